@@ -6,16 +6,31 @@ import (
 )
 
 // pointerAt returns the JSON Pointer of the value or key that starts at
-// byte offset off (or contains it). It is used only to report an error,
-// so it favours simplicity over speed.
+// byte offset off (or contains it). It runs only to report an error; it
+// keeps the path as offsets and builds the pointer string once.
 func pointerAt(data []byte, off int) string {
-	w := walker{data: data, target: off}
+	w := walker{data: data, target: off, path: make([]segment, 0, 16)}
 	w.ws()
-	w.value("")
-	if w.found {
-		return w.path
+	w.value()
+	if !w.found {
+		w.path = w.best
 	}
-	return w.best
+	var b strings.Builder
+	for _, s := range w.path {
+		b.WriteByte('/')
+		if s.index >= 0 {
+			b.WriteString(strconv.Itoa(s.index))
+			continue
+		}
+		b.WriteString(escapePointer(string(unescapeInto(nil, data[s.start:s.end]))))
+	}
+	return b.String()
+}
+
+// segment is a key (offsets of its raw content) or an array index.
+type segment struct {
+	start, end int
+	index      int // -1 for a key
 }
 
 type walker struct {
@@ -23,8 +38,8 @@ type walker struct {
 	pos    int
 	target int
 	found  bool
-	path   string
-	best   string // deepest container entered before the target
+	path   []segment
+	best   []segment // deepest container entered before the target
 }
 
 func (w *walker) ws() {
@@ -33,29 +48,26 @@ func (w *walker) ws() {
 	}
 }
 
-func (w *walker) hit(path string) bool {
-	if w.pos == w.target {
-		w.found, w.path = true, path
-		return true
-	}
+func (w *walker) stop() bool {
+	w.found = true
 	return false
 }
 
+func (w *walker) enter() {
+	w.best = append(w.best[:0], w.path...)
+}
+
 // value walks one value; it returns false to stop the walk.
-func (w *walker) value(path string) bool {
-	if w.hit(path) {
-		return false
-	}
-	if w.pos > w.target {
-		w.found, w.path = true, path
-		return false
+func (w *walker) value() bool {
+	if w.pos >= w.target {
+		return w.stop()
 	}
 	if w.pos >= len(w.data) {
 		return false
 	}
 	switch w.data[w.pos] {
 	case '{':
-		w.best = path
+		w.enter()
 		w.pos++
 		for {
 			w.ws()
@@ -71,26 +83,25 @@ func (w *walker) value(path string) bool {
 				continue
 			}
 			keyStart := w.pos
-			key, ok := w.str()
-			if !ok {
+			if !w.str() {
 				return false
 			}
-			child := path + "/" + escapePointer(key)
-			if keyStart == w.target || (w.target > keyStart && w.target < w.pos) {
-				w.found, w.path = true, child
-				return false
+			w.path = append(w.path, segment{start: keyStart + 1, end: w.pos - 1, index: -1})
+			if w.target >= keyStart && w.target < w.pos {
+				return w.stop()
 			}
 			w.ws()
 			if w.pos < len(w.data) && w.data[w.pos] == ':' {
 				w.pos++
 			}
 			w.ws()
-			if !w.value(child) {
+			if !w.value() {
 				return false
 			}
+			w.path = w.path[:len(w.path)-1]
 		}
 	case '[':
-		w.best = path
+		w.enter()
 		w.pos++
 		for i := 0; ; {
 			w.ws()
@@ -106,51 +117,45 @@ func (w *walker) value(path string) bool {
 				i++
 				continue
 			}
-			if !w.value(path + "/" + strconv.Itoa(i)) {
+			w.path = append(w.path, segment{index: i})
+			if !w.value() {
 				return false
 			}
+			w.path = w.path[:len(w.path)-1]
 		}
 	case '"':
-		start := w.pos
-		if _, ok := w.str(); !ok {
+		if !w.str() {
 			return false
 		}
-		if w.target > start && w.target < w.pos {
-			w.found, w.path = true, path
-			return false
-		}
-		return true
 	default:
 		start := w.pos
 		for w.pos < len(w.data) && strings.IndexByte(",]} \t\r\n", w.data[w.pos]) < 0 {
 			w.pos++
 		}
-		if w.target > start && w.target < w.pos {
-			w.found, w.path = true, path
+		if w.pos == start {
 			return false
 		}
-		return w.pos > start
 	}
+	if w.target < w.pos {
+		return w.stop()
+	}
+	return true
 }
 
-func (w *walker) str() (string, bool) {
+func (w *walker) str() bool {
 	if w.pos >= len(w.data) || w.data[w.pos] != '"' {
-		return "", false
+		return false
 	}
-	i := w.pos + 1
-	for i < len(w.data) {
+	for i := w.pos + 1; i < len(w.data); i++ {
 		switch w.data[i] {
 		case '\\':
-			i += 2
-			continue
+			i++
 		case '"':
-			raw := w.data[w.pos+1 : i]
 			w.pos = i + 1
-			return string(unescapeInto(nil, raw)), true
+			return true
 		}
-		i++
 	}
-	return "", false
+	return false
 }
 
 // escapePointer escapes a reference token per RFC 6901.

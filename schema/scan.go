@@ -61,7 +61,7 @@ func (s *state) stringToken() (start, end int, esc, ok bool) {
 		case c == '\\':
 			esc = true
 			if i+1 >= len(d) {
-				break
+				return 0, 0, false, s.fail(s.pos, "", KindSyntax, "unterminated string")
 			}
 			switch d[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':

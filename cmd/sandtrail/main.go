@@ -1,0 +1,19 @@
+// Command sandtrail is a Linux sandbox supervisor whose every confinement
+// decision becomes a schema-validated OCSF security event.
+//
+// Run `sandtrail help` for the subcommands.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
