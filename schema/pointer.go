@@ -11,8 +11,12 @@ import (
 func pointerAt(data []byte, off int) string {
 	w := walker{data: data, target: off, path: make([]segment, 0, 16)}
 	w.ws()
-	w.value()
-	if !w.found {
+	complete := w.value()
+	switch {
+	case w.found:
+	case complete:
+		w.path = nil // past the end of a well-formed value: the document itself
+	default:
 		w.path = w.best
 	}
 	var b strings.Builder
