@@ -19,6 +19,8 @@ type Event interface {
 	// EventBase returns the base attributes (metadata, time, severity...) for
 	// stamping; the pointer aliases the event.
 	EventBase() *Base
+	// AppendJSON appends the event's JSON encoding (class_uid first) to b.
+	AppendJSON(b []byte) ([]byte, error)
 }
 
 // ClassInfo describes one generated class.
@@ -45,6 +47,14 @@ func Class(uid int) (ClassInfo, bool) {
 		}
 	}
 	return ClassInfo{}, false
+}
+
+// NewEvent returns an empty event of the class with the given uid, for
+// decoding with encoding/json; ok is false for a class sandtrail does not
+// generate.
+func NewEvent(classUID int) (e Event, ok bool) {
+	e = newEvent(classUID)
+	return e, e != nil
 }
 
 // ProfileSet returns sandtrail's OCSF profiles.

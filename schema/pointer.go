@@ -61,6 +61,15 @@ func (w *walker) enter() {
 	w.best = append(w.best[:0], w.path...)
 }
 
+// leave makes the enclosing container the deepest open one again.
+func (w *walker) leave() {
+	if n := len(w.path); n > 0 {
+		w.best = append(w.best[:0], w.path[:n-1]...)
+	} else {
+		w.best = w.best[:0]
+	}
+}
+
 // value walks one value; it returns false to stop the walk.
 func (w *walker) value() bool {
 	if w.pos >= w.target {
@@ -80,6 +89,7 @@ func (w *walker) value() bool {
 			}
 			if w.data[w.pos] == '}' {
 				w.pos++
+				w.leave()
 				return true
 			}
 			if w.data[w.pos] == ',' {
@@ -114,6 +124,7 @@ func (w *walker) value() bool {
 			}
 			if w.data[w.pos] == ']' {
 				w.pos++
+				w.leave()
 				return true
 			}
 			if w.data[w.pos] == ',' {

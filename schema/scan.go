@@ -337,6 +337,13 @@ func (s *state) anyObject() bool {
 // first, so for sandtrail's own events this stops at the first key.
 func findClassUID(data []byte) (uid int64, off int, ok bool) {
 	s := state{data: data, maxDepth: math.MaxInt32}
+	return s.findClassUID()
+}
+
+// findClassUID is findClassUID on s; a malformed class_uid value leaves its
+// failure in s.
+func (s *state) findClassUID() (uid int64, off int, ok bool) {
+	data := s.data
 	s.ws()
 	if s.pos >= len(data) || data[s.pos] != '{' {
 		return 0, -1, false
@@ -344,7 +351,7 @@ func findClassUID(data []byte) (uid int64, off int, ok bool) {
 	s.pos++
 	for {
 		s.ws()
-		k0, k1, _, ok := s.stringToken()
+		k0, k1, esc, ok := s.stringToken()
 		if !ok {
 			return 0, 0, false
 		}
@@ -354,7 +361,12 @@ func findClassUID(data []byte) (uid int64, off int, ok bool) {
 		}
 		s.pos++
 		s.ws()
-		if str(data[k0:k1]) == "class_uid" {
+		key := data[k0:k1]
+		var buf [16]byte
+		if esc && len(key) < 64 {
+			key = unescapeInto(buf[:0], key)
+		}
+		if str(key) == "class_uid" {
 			off = s.pos
 			v, ok := s.integer(&attrRule{name: "class_uid", kind: kindInt, enum: -1})
 			return v, off, ok

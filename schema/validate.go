@@ -63,6 +63,7 @@ type state struct {
 	declared                         uint8 // profile bits declared in metadata.profiles
 	profilesOff                      int
 	linuxExt                         bool
+	rootObservables                  bool // inside the root's observables array
 	used                             [8]usedProfile
 	nUsed                            int
 	failed                           bool
@@ -110,7 +111,11 @@ func str(b []byte) string {
 }
 
 func (s *state) run() {
-	uid, off, ok := findClassUID(s.data)
+	uid, off, ok := s.findClassUID()
+	if s.failed {
+		return // a malformed class_uid value: its own error
+	}
+	s.pos = 0
 	if !ok {
 		if off < 0 {
 			s.ws()
@@ -275,8 +280,14 @@ func (s *state) object(t *typeRule, isRoot bool) bool {
 					s.noteRoot(a.name, v, valOff)
 				}
 			} else {
+				if isRoot {
+					s.rootObservables = a.name == "observables"
+				}
 				if !s.value(a, t, isRoot) {
 					return false
+				}
+				if isRoot {
+					s.rootObservables = false
 				}
 				if a.sibling >= 0 {
 					caps[a.sibling] = [2]int32{int32(valOff), int32(s.pos)}
@@ -507,7 +518,7 @@ func (s *state) checkString(a *attrRule, owner *typeRule, off int, raw []byte, e
 			for i, p := range profileNames {
 				if str(v) == p {
 					s.declared |= 1 << i
-					if s.profilesOff == 0 {
+					if 1<<i == linuxProfileBit {
 						s.profilesOff = off
 					}
 					return true
@@ -520,7 +531,9 @@ func (s *state) checkString(a *attrRule, owner *typeRule, off int, raw []byte, e
 			s.linuxExt = true
 		}
 	case &typeRules[ruleObservable]:
-		if a.name == "name" && !pathExists(s.root, v) {
+		// Only the event's own observables name its attributes; those of a
+		// related event or an enrichment name another event's.
+		if a.name == "name" && s.rootObservables && s.depth == 3 && !pathExists(s.root, v) {
 			return s.fail(off, "", KindSemantic, "observable name %q is not an attribute path of %s", string(v), s.root.name)
 		}
 	}
@@ -541,11 +554,26 @@ func pathExists(t *typeRule, path []byte) bool {
 				break
 			}
 		}
+		// An array attribute may be written name[] or name[N].
+		indexed := false
+		if n := len(seg); n > 2 && seg[n-1] == ']' {
+			j := n - 2
+			for j > 0 && isDigit(seg[j]) {
+				j--
+			}
+			if seg[j] != '[' {
+				return false
+			}
+			seg, indexed = seg[:j], true
+		}
 		i := t.lookup(str(seg))
 		if i < 0 {
 			return false
 		}
 		a := &t.attrs[i]
+		if indexed && !a.array {
+			return false
+		}
 		if rest == nil {
 			return true
 		}

@@ -143,6 +143,16 @@ func (v AffectedPackageTypeID) Caption() string {
 // String returns the caption and the number.
 func (v AffectedPackageTypeID) String() string { return enumString(v.Caption(), int64(v)) }
 
+// PackageTypeID is AffectedPackageTypeID under the name of another type that uses the same values.
+type PackageTypeID = AffectedPackageTypeID
+
+const (
+	PackageTypeIDUnknown         = AffectedPackageTypeIDUnknown
+	PackageTypeIDApplication     = AffectedPackageTypeIDApplication
+	PackageTypeIDOperatingSystem = AffectedPackageTypeIDOperatingSystem
+	PackageTypeIDOther           = AffectedPackageTypeIDOther
+)
+
 // AgentTypeID enumerates OCSF type_id values.
 type AgentTypeID int64
 
@@ -847,6 +857,17 @@ func (v CheckStatusID) Caption() string {
 // String returns the caption and the number.
 func (v CheckStatusID) String() string { return enumString(v.Caption(), int64(v)) }
 
+// ComplianceStatusID is CheckStatusID under the name of another type that uses the same values.
+type ComplianceStatusID = CheckStatusID
+
+const (
+	ComplianceStatusIDUnknown = CheckStatusIDUnknown
+	ComplianceStatusIDPass    = CheckStatusIDPass
+	ComplianceStatusIDWarning = CheckStatusIDWarning
+	ComplianceStatusIDFail    = CheckStatusIDFail
+	ComplianceStatusIDOther   = CheckStatusIDOther
+)
+
 // ClassificationIds enumerates OCSF classification_ids values.
 type ClassificationIds int64
 
@@ -963,6 +984,17 @@ func (v ComplianceFindingActivityID) Caption() string {
 // String returns the caption and the number.
 func (v ComplianceFindingActivityID) String() string { return enumString(v.Caption(), int64(v)) }
 
+// DetectionFindingActivityID is ComplianceFindingActivityID under the name of another type that uses the same values.
+type DetectionFindingActivityID = ComplianceFindingActivityID
+
+const (
+	DetectionFindingActivityIDUnknown = ComplianceFindingActivityIDUnknown
+	DetectionFindingActivityIDCreate  = ComplianceFindingActivityIDCreate
+	DetectionFindingActivityIDUpdate  = ComplianceFindingActivityIDUpdate
+	DetectionFindingActivityIDClose   = ComplianceFindingActivityIDClose
+	DetectionFindingActivityIDOther   = ComplianceFindingActivityIDOther
+)
+
 // ComplianceFindingStatusID enumerates OCSF status_id values.
 type ComplianceFindingStatusID int64
 
@@ -1002,6 +1034,20 @@ func (v ComplianceFindingStatusID) Caption() string {
 
 // String returns the caption and the number.
 func (v ComplianceFindingStatusID) String() string { return enumString(v.Caption(), int64(v)) }
+
+// DetectionFindingStatusID is ComplianceFindingStatusID under the name of another type that uses the same values.
+type DetectionFindingStatusID = ComplianceFindingStatusID
+
+const (
+	DetectionFindingStatusIDUnknown    = ComplianceFindingStatusIDUnknown
+	DetectionFindingStatusIDNew        = ComplianceFindingStatusIDNew
+	DetectionFindingStatusIDInProgress = ComplianceFindingStatusIDInProgress
+	DetectionFindingStatusIDSuppressed = ComplianceFindingStatusIDSuppressed
+	DetectionFindingStatusIDResolved   = ComplianceFindingStatusIDResolved
+	DetectionFindingStatusIDArchived   = ComplianceFindingStatusIDArchived
+	DetectionFindingStatusIDDeleted    = ComplianceFindingStatusIDDeleted
+	DetectionFindingStatusIDOther      = ComplianceFindingStatusIDOther
+)
 
 // ConfidenceID enumerates OCSF confidence_id values.
 type ConfidenceID int64
@@ -1235,6 +1281,66 @@ func (v DeviceConfigStateChangeStatusID) Caption() string {
 // String returns the caption and the number.
 func (v DeviceConfigStateChangeStatusID) String() string { return enumString(v.Caption(), int64(v)) }
 
+// ProcessActivityStatusID is DeviceConfigStateChangeStatusID under the name of another type that uses the same values.
+type ProcessActivityStatusID = DeviceConfigStateChangeStatusID
+
+const (
+	ProcessActivityStatusIDUnknown = DeviceConfigStateChangeStatusIDUnknown
+	ProcessActivityStatusIDSuccess = DeviceConfigStateChangeStatusIDSuccess
+	ProcessActivityStatusIDFailure = DeviceConfigStateChangeStatusIDFailure
+	ProcessActivityStatusIDOther   = DeviceConfigStateChangeStatusIDOther
+)
+
+// ApplicationLifecycleStatusID is DeviceConfigStateChangeStatusID under the name of another type that uses the same values.
+type ApplicationLifecycleStatusID = DeviceConfigStateChangeStatusID
+
+const (
+	ApplicationLifecycleStatusIDUnknown = DeviceConfigStateChangeStatusIDUnknown
+	ApplicationLifecycleStatusIDSuccess = DeviceConfigStateChangeStatusIDSuccess
+	ApplicationLifecycleStatusIDFailure = DeviceConfigStateChangeStatusIDFailure
+	ApplicationLifecycleStatusIDOther   = DeviceConfigStateChangeStatusIDOther
+)
+
+// ApplicationErrorStatusID is DeviceConfigStateChangeStatusID under the name of another type that uses the same values.
+type ApplicationErrorStatusID = DeviceConfigStateChangeStatusID
+
+const (
+	ApplicationErrorStatusIDUnknown = DeviceConfigStateChangeStatusIDUnknown
+	ApplicationErrorStatusIDSuccess = DeviceConfigStateChangeStatusIDSuccess
+	ApplicationErrorStatusIDFailure = DeviceConfigStateChangeStatusIDFailure
+	ApplicationErrorStatusIDOther   = DeviceConfigStateChangeStatusIDOther
+)
+
+// KernelActivityStatusID is DeviceConfigStateChangeStatusID under the name of another type that uses the same values.
+type KernelActivityStatusID = DeviceConfigStateChangeStatusID
+
+const (
+	KernelActivityStatusIDUnknown = DeviceConfigStateChangeStatusIDUnknown
+	KernelActivityStatusIDSuccess = DeviceConfigStateChangeStatusIDSuccess
+	KernelActivityStatusIDFailure = DeviceConfigStateChangeStatusIDFailure
+	KernelActivityStatusIDOther   = DeviceConfigStateChangeStatusIDOther
+)
+
+// FileActivityStatusID is DeviceConfigStateChangeStatusID under the name of another type that uses the same values.
+type FileActivityStatusID = DeviceConfigStateChangeStatusID
+
+const (
+	FileActivityStatusIDUnknown = DeviceConfigStateChangeStatusIDUnknown
+	FileActivityStatusIDSuccess = DeviceConfigStateChangeStatusIDSuccess
+	FileActivityStatusIDFailure = DeviceConfigStateChangeStatusIDFailure
+	FileActivityStatusIDOther   = DeviceConfigStateChangeStatusIDOther
+)
+
+// NetworkActivityStatusID is DeviceConfigStateChangeStatusID under the name of another type that uses the same values.
+type NetworkActivityStatusID = DeviceConfigStateChangeStatusID
+
+const (
+	NetworkActivityStatusIDUnknown = DeviceConfigStateChangeStatusIDUnknown
+	NetworkActivityStatusIDSuccess = DeviceConfigStateChangeStatusIDSuccess
+	NetworkActivityStatusIDFailure = DeviceConfigStateChangeStatusIDFailure
+	NetworkActivityStatusIDOther   = DeviceConfigStateChangeStatusIDOther
+)
+
 // DeviceTypeID enumerates OCSF type_id values.
 type DeviceTypeID int64
 
@@ -1301,6 +1407,52 @@ func (v DeviceTypeID) Caption() string {
 
 // String returns the caption and the number.
 func (v DeviceTypeID) String() string { return enumString(v.Caption(), int64(v)) }
+
+// NetworkProxyTypeID is DeviceTypeID under the name of another type that uses the same values.
+type NetworkProxyTypeID = DeviceTypeID
+
+const (
+	NetworkProxyTypeIDUnknown      = DeviceTypeIDUnknown
+	NetworkProxyTypeIDServer       = DeviceTypeIDServer
+	NetworkProxyTypeIDDesktop      = DeviceTypeIDDesktop
+	NetworkProxyTypeIDLaptop       = DeviceTypeIDLaptop
+	NetworkProxyTypeIDTablet       = DeviceTypeIDTablet
+	NetworkProxyTypeIDMobile       = DeviceTypeIDMobile
+	NetworkProxyTypeIDVirtual      = DeviceTypeIDVirtual
+	NetworkProxyTypeIDIOT          = DeviceTypeIDIOT
+	NetworkProxyTypeIDBrowser      = DeviceTypeIDBrowser
+	NetworkProxyTypeIDFirewall     = DeviceTypeIDFirewall
+	NetworkProxyTypeIDSwitch       = DeviceTypeIDSwitch
+	NetworkProxyTypeIDHub          = DeviceTypeIDHub
+	NetworkProxyTypeIDRouter       = DeviceTypeIDRouter
+	NetworkProxyTypeIDIDS          = DeviceTypeIDIDS
+	NetworkProxyTypeIDIPS          = DeviceTypeIDIPS
+	NetworkProxyTypeIDLoadBalancer = DeviceTypeIDLoadBalancer
+	NetworkProxyTypeIDOther        = DeviceTypeIDOther
+)
+
+// NetworkEndpointTypeID is DeviceTypeID under the name of another type that uses the same values.
+type NetworkEndpointTypeID = DeviceTypeID
+
+const (
+	NetworkEndpointTypeIDUnknown      = DeviceTypeIDUnknown
+	NetworkEndpointTypeIDServer       = DeviceTypeIDServer
+	NetworkEndpointTypeIDDesktop      = DeviceTypeIDDesktop
+	NetworkEndpointTypeIDLaptop       = DeviceTypeIDLaptop
+	NetworkEndpointTypeIDTablet       = DeviceTypeIDTablet
+	NetworkEndpointTypeIDMobile       = DeviceTypeIDMobile
+	NetworkEndpointTypeIDVirtual      = DeviceTypeIDVirtual
+	NetworkEndpointTypeIDIOT          = DeviceTypeIDIOT
+	NetworkEndpointTypeIDBrowser      = DeviceTypeIDBrowser
+	NetworkEndpointTypeIDFirewall     = DeviceTypeIDFirewall
+	NetworkEndpointTypeIDSwitch       = DeviceTypeIDSwitch
+	NetworkEndpointTypeIDHub          = DeviceTypeIDHub
+	NetworkEndpointTypeIDRouter       = DeviceTypeIDRouter
+	NetworkEndpointTypeIDIDS          = DeviceTypeIDIDS
+	NetworkEndpointTypeIDIPS          = DeviceTypeIDIPS
+	NetworkEndpointTypeIDLoadBalancer = DeviceTypeIDLoadBalancer
+	NetworkEndpointTypeIDOther        = DeviceTypeIDOther
+)
 
 // DigitalSignatureAlgorithmID enumerates OCSF algorithm_id values.
 type DigitalSignatureAlgorithmID int64

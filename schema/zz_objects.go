@@ -2,8 +2,6 @@
 
 package schema
 
-import "encoding/json"
-
 // Account is the OCSF account object (Account): The Account object contains details about the account that initiated or performed a specific activity within a system or application.
 type Account struct {
 	// Disabled (boolean_t, optional)
@@ -24,20 +22,6 @@ type Account struct {
 	TypeID AccountTypeID `json:"type_id,omitempty"`
 	// Unique ID (string_t, recommended)
 	UID string `json:"uid,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Account) MarshalJSON() ([]byte, error) {
-	type plain Account
-	p := plain(x)
-	switch p.TypeID {
-	case 0:
-		p.Type = ""
-	case 99:
-	default:
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // Actor is the OCSF actor object (Actor): The Actor object contains details about the user, role, application, service, or process that initiated or performed a specific activity.
@@ -98,20 +82,6 @@ type Advisory struct {
 	Title string `json:"title,omitempty"`
 	// Advisory ID (string_t, required)
 	UID string `json:"uid,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Advisory) MarshalJSON() ([]byte, error) {
-	type plain Advisory
-	p := plain(x)
-	switch p.InstallStateID {
-	case 0:
-		p.InstallState = ""
-	case 99:
-	default:
-		p.InstallState = p.InstallStateID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // AffectedCode is the OCSF affected_code object (Affected Code): The Affected Code object describes details about a code block identified as vulnerable.
@@ -178,20 +148,6 @@ type AffectedPackage struct {
 	Version string `json:"version,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x AffectedPackage) MarshalJSON() ([]byte, error) {
-	type plain AffectedPackage
-	p := plain(x)
-	switch p.TypeID {
-	case 0:
-		p.Type = ""
-	case 99:
-	default:
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // Agent is the OCSF agent object (Agent): An Agent (also known as a Sensor) is typically installed on an Operating System (OS) and serves as a specialized software component that can be designed to monitor, detect, collect, archive, or take action.
 type Agent struct {
 	// Agent Name (string_t, recommended)
@@ -210,20 +166,6 @@ type Agent struct {
 	VendorName string `json:"vendor_name,omitempty"`
 	// Agent Version (string_t, optional)
 	Version string `json:"version,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Agent) MarshalJSON() ([]byte, error) {
-	type plain Agent
-	p := plain(x)
-	switch p.TypeID {
-	case 0:
-		p.Type = ""
-	case 99:
-	default:
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // AnalysisTarget is the OCSF analysis_target object (Analysis Target): The analysis target defines the scope of monitored activities, specifying what entity, system or process is analyzed for activity patterns.
@@ -258,23 +200,6 @@ type Analytic struct {
 	UID string `json:"uid,omitempty"`
 	// Version (string_t, optional)
 	Version string `json:"version,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Analytic) MarshalJSON() ([]byte, error) {
-	type plain Analytic
-	p := plain(x)
-	switch p.StateID {
-	case 0:
-		p.State = ""
-	case 99:
-	default:
-		p.State = p.StateID.Caption()
-	}
-	if p.TypeID != 99 {
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // Anomaly is the OCSF anomaly object (Anomaly): Describes an anomaly or deviation detected in a system.
@@ -371,16 +296,6 @@ type AuthFactor struct {
 	SecurityQuestions []string `json:"security_questions,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x AuthFactor) MarshalJSON() ([]byte, error) {
-	type plain AuthFactor
-	p := plain(x)
-	if p.FactorTypeID != 99 {
-		p.FactorType = p.FactorTypeID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // Authorization is the OCSF authorization object (Authorization Result): The Authorization Result object provides details about the authorization outcome and associated policies related to activity.
 type Authorization struct {
 	// Authorization Decision/Outcome (string_t, recommended)
@@ -457,27 +372,6 @@ type Check struct {
 	Version string `json:"version,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Check) MarshalJSON() ([]byte, error) {
-	type plain Check
-	p := plain(x)
-	switch p.SeverityID {
-	case 0:
-		p.Severity = ""
-	case 99:
-	default:
-		p.Severity = p.SeverityID.Caption()
-	}
-	switch p.StatusID {
-	case 0:
-		p.Status = ""
-	case 99:
-	default:
-		p.Status = p.StatusID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // CISControl is the OCSF cis_control object (CIS Control): The CIS Control (aka Critical Security Control) object describes a prioritized set of actions to protect your organization and data from cyber-attack vectors.
 type CISControl struct {
 	// Description (string_t, optional)
@@ -519,21 +413,7 @@ type Compliance struct {
 	// Status Details (string_t, optional)
 	StatusDetails []string `json:"status_details,omitempty"`
 	// Status ID (integer_t, recommended)
-	StatusID CheckStatusID `json:"status_id,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Compliance) MarshalJSON() ([]byte, error) {
-	type plain Compliance
-	p := plain(x)
-	switch p.StatusID {
-	case 0:
-		p.Status = ""
-	case 99:
-	default:
-		p.Status = p.StatusID.Caption()
-	}
-	return json.Marshal(p)
+	StatusID ComplianceStatusID `json:"status_id,omitempty"`
 }
 
 // Container is the OCSF container object (Container): The Container object describes an instance of a specific container.
@@ -682,16 +562,6 @@ type Database struct {
 	UID string `json:"uid,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Database) MarshalJSON() ([]byte, error) {
-	type plain Database
-	p := plain(x)
-	if p.TypeID != 99 {
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // Databucket is the OCSF databucket object (Databucket): The databucket object is a basic container that holds data, typically organized through the use of data partitions.
 type Databucket struct {
 	// Agent List (object_t, optional)
@@ -748,16 +618,6 @@ type Databucket struct {
 	UIDAlt string `json:"uid_alt,omitempty"`
 	// Version (string_t, optional)
 	Version string `json:"version,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Databucket) MarshalJSON() ([]byte, error) {
-	type plain Databucket
-	p := plain(x)
-	if p.TypeID != 99 {
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // Device is the OCSF device object (Device): The Device object represents an addressable computer system or host, which is typically connected to a computer network and participates in the transmission or processing of data within the computer network.
@@ -857,7 +717,7 @@ type Device struct {
 	// Risk Level (string_t, optional, caption of risk_level_id: set by MarshalJSON unless that is 99 Other)
 	RiskLevel string `json:"risk_level,omitempty"`
 	// Risk Level ID (integer_t, optional)
-	RiskLevelID RiskLevelID `json:"risk_level_id,omitempty"`
+	RiskLevelID *RiskLevelID `json:"risk_level_id,omitempty"`
 	// Risk Score (integer_t, optional)
 	RiskScore *int `json:"risk_score,omitempty"`
 	// Subnet (subnet_t, optional)
@@ -882,23 +742,6 @@ type Device struct {
 	VPCUID string `json:"vpc_uid,omitempty"`
 	// Network Zone (string_t, optional)
 	Zone string `json:"zone,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Device) MarshalJSON() ([]byte, error) {
-	type plain Device
-	p := plain(x)
-	switch p.RiskLevelID {
-	case 0:
-		p.RiskLevel = ""
-	case 99:
-	default:
-		p.RiskLevel = p.RiskLevelID.Caption()
-	}
-	if p.TypeID != 99 {
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // DeviceHWInfo is the OCSF device_hw_info object (Device Hardware Info): The Device Hardware Information object contains details and specifications of the physical components that make up a device.
@@ -943,20 +786,6 @@ type DeviceHWInfo struct {
 	VendorName string `json:"vendor_name,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x DeviceHWInfo) MarshalJSON() ([]byte, error) {
-	type plain DeviceHWInfo
-	p := plain(x)
-	switch p.CPUArchitectureID {
-	case 0:
-		p.CPUArchitecture = ""
-	case 99:
-	default:
-		p.CPUArchitecture = p.CPUArchitectureID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // DigitalSignature is the OCSF digital_signature object (Digital Signature): The Digital Signature object contains information about the cryptographic mechanism used to verify the authenticity, integrity, and origin of the file or application.
 type DigitalSignature struct {
 	// Algorithm (string_t, optional, caption of algorithm_id: set by MarshalJSON unless that is 99 Other)
@@ -975,23 +804,6 @@ type DigitalSignature struct {
 	State string `json:"state,omitempty"`
 	// State ID (integer_t, optional)
 	StateID DigitalSignatureStateID `json:"state_id,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x DigitalSignature) MarshalJSON() ([]byte, error) {
-	type plain DigitalSignature
-	p := plain(x)
-	if p.AlgorithmID != 99 {
-		p.Algorithm = p.AlgorithmID.Caption()
-	}
-	switch p.StateID {
-	case 0:
-		p.State = ""
-	case 99:
-	default:
-		p.State = p.StateID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // Display is the OCSF display object (Display): The Display object contains information about the physical or virtual display connected to a computer system.
@@ -1017,7 +829,7 @@ type DNSQuery struct {
 	// DNS Opcode (string_t, optional)
 	Opcode string `json:"opcode,omitempty"`
 	// DNS Opcode ID (integer_t, recommended)
-	OpcodeID OpcodeID `json:"opcode_id,omitempty"`
+	OpcodeID *OpcodeID `json:"opcode_id,omitempty"`
 	// Packet UID (integer_t, recommended)
 	PacketUID *int `json:"packet_uid,omitempty"`
 	// Resource Record Type (string_t, recommended)
@@ -1114,20 +926,6 @@ type EncryptionDetails struct {
 	KeyUID string `json:"key_uid,omitempty"`
 	// Encryption Type (string_t, recommended)
 	Type string `json:"type,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x EncryptionDetails) MarshalJSON() ([]byte, error) {
-	type plain EncryptionDetails
-	p := plain(x)
-	switch p.AlgorithmID {
-	case 0:
-		p.Algorithm = ""
-	case 99:
-	default:
-		p.Algorithm = p.AlgorithmID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // Enrichment is the OCSF enrichment object (Enrichment): The Enrichment object provides inline enrichment data for specific attributes of interest within an event.
@@ -1230,20 +1028,6 @@ type Evidences struct {
 	Verdict string `json:"verdict,omitempty"`
 	// Verdict ID (integer_t, optional)
 	VerdictID VerdictID `json:"verdict_id,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Evidences) MarshalJSON() ([]byte, error) {
-	type plain Evidences
-	p := plain(x)
-	switch p.VerdictID {
-	case 0:
-		p.Verdict = ""
-	case 99:
-	default:
-		p.Verdict = p.VerdictID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // Extension is the OCSF extension object (Schema Extension): The OCSF Schema Extension object provides detailed information about the schema extension used to construct the event.
@@ -1352,30 +1136,6 @@ type File struct {
 	Xattributes map[string]any `json:"xattributes,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x File) MarshalJSON() ([]byte, error) {
-	type plain File
-	p := plain(x)
-	switch p.ConfidentialityID {
-	case 0:
-		p.Confidentiality = ""
-	case 99:
-	default:
-		p.Confidentiality = p.ConfidentialityID.Caption()
-	}
-	switch p.DriveTypeID {
-	case 0:
-		p.DriveType = ""
-	case 99:
-	default:
-		p.DriveType = p.DriveTypeID.Caption()
-	}
-	if p.TypeID != 99 {
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // FindingInfo is the OCSF finding_info object (Finding Information): The Finding Information object describes metadata related to a security finding generated by a security tool or system.
 type FindingInfo struct {
 	// Analytic (object_t, recommended)
@@ -1432,16 +1192,6 @@ type Fingerprint struct {
 	AlgorithmID FingerprintAlgorithmID `json:"algorithm_id"`
 	// Value (file_hash_t, required)
 	Value string `json:"value,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Fingerprint) MarshalJSON() ([]byte, error) {
-	type plain Fingerprint
-	p := plain(x)
-	if p.AlgorithmID != 99 {
-		p.Algorithm = p.AlgorithmID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // FirewallRule is the OCSF firewall_rule object (Firewall Rule): The Firewall Rule object represents a specific rule within a firewall policy or event.
@@ -1502,27 +1252,6 @@ type GPUInfo struct {
 	VramSize *int `json:"vram_size,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x GPUInfo) MarshalJSON() ([]byte, error) {
-	type plain GPUInfo
-	p := plain(x)
-	switch p.BusTypeID {
-	case 0:
-		p.BusType = ""
-	case 99:
-	default:
-		p.BusType = p.BusTypeID.Caption()
-	}
-	switch p.VramModeID {
-	case 0:
-		p.VramMode = ""
-	case 99:
-	default:
-		p.VramMode = p.VramModeID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // Graph is the OCSF graph object (Graph): A graph data structure representation with nodes and edges.
 type Graph struct {
 	// Description (string_t, optional)
@@ -1543,20 +1272,6 @@ type Graph struct {
 	Type string `json:"type,omitempty"`
 	// Unique ID (string_t, recommended)
 	UID string `json:"uid,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Graph) MarshalJSON() ([]byte, error) {
-	type plain Graph
-	p := plain(x)
-	switch p.QueryLanguageID {
-	case 0:
-		p.QueryLanguage = ""
-	case 99:
-	default:
-		p.QueryLanguage = p.QueryLanguageID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // Group is the OCSF group object (Group): The Group object represents a collection or association of entities, such as users, policies, or devices.
@@ -1663,20 +1378,6 @@ type IDP struct {
 	URLString string `json:"url_string,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x IDP) MarshalJSON() ([]byte, error) {
-	type plain IDP
-	p := plain(x)
-	switch p.StateID {
-	case 0:
-		p.State = ""
-	case 99:
-	default:
-		p.State = p.StateID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // Image is the OCSF image object (Image): The Image object provides a description of a specific Virtual Machine (VM) or Container image.
 type Image struct {
 	// Labels (string_t, optional)
@@ -1711,16 +1412,6 @@ type JA4Fingerprint struct {
 	Value string `json:"value,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x JA4Fingerprint) MarshalJSON() ([]byte, error) {
-	type plain JA4Fingerprint
-	p := plain(x)
-	if p.TypeID != 99 {
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // Job is the OCSF job object (Job): The Job object provides information about a scheduled job or task, including its name, command line, and state.
 type Job struct {
 	// Command Line (string_t, recommended)
@@ -1743,20 +1434,6 @@ type Job struct {
 	RunStateID RunStateID `json:"run_state_id,omitempty"`
 	// User (object_t, optional)
 	User *User `json:"user,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Job) MarshalJSON() ([]byte, error) {
-	type plain Job
-	p := plain(x)
-	switch p.RunStateID {
-	case 0:
-		p.RunState = ""
-	case 99:
-	default:
-		p.RunState = p.RunStateID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // KBArticle is the OCSF kb_article object (KB Article): The KB Article object contains metadata that describes the patch or update.
@@ -1791,20 +1468,6 @@ type KBArticle struct {
 	UID string `json:"uid,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x KBArticle) MarshalJSON() ([]byte, error) {
-	type plain KBArticle
-	p := plain(x)
-	switch p.InstallStateID {
-	case 0:
-		p.InstallState = ""
-	case 99:
-	default:
-		p.InstallState = p.InstallStateID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // Kernel is the OCSF kernel object (Kernel Resource): The Kernel Resource object provides information about a specific kernel resource, including its name and type.
 type Kernel struct {
 	// System (boolean_t, optional)
@@ -1819,16 +1482,6 @@ type Kernel struct {
 	Type string `json:"type,omitempty"`
 	// Type ID (integer_t, required)
 	TypeID KernelTypeID `json:"type_id"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Kernel) MarshalJSON() ([]byte, error) {
-	type plain Kernel
-	p := plain(x)
-	if p.TypeID != 99 {
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // KeyValueObject is the OCSF key_value_object object (Key:Value object): A generic object allowing to define a {key:value} pair.
@@ -1861,16 +1514,6 @@ type KillChainPhase struct {
 	Phase string `json:"phase,omitempty"`
 	// Kill Chain Phase ID (integer_t, required)
 	PhaseID PhaseID `json:"phase_id"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x KillChainPhase) MarshalJSON() ([]byte, error) {
-	type plain KillChainPhase
-	p := plain(x)
-	if p.PhaseID != 99 {
-		p.Phase = p.PhaseID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // LDAPPerson is the OCSF ldap_person object (LDAP Person): The additional LDAP attributes that describe a person.
@@ -2031,20 +1674,6 @@ type Malware struct {
 	UID string `json:"uid,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Malware) MarshalJSON() ([]byte, error) {
-	type plain Malware
-	p := plain(x)
-	switch p.SeverityID {
-	case 0:
-		p.Severity = ""
-	case 99:
-	default:
-		p.Severity = p.SeverityID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // MalwareScanInfo is the OCSF malware_scan_info object (Malware Scan Info): The malware scan information object describes characteristics, metadata of a malware scanning job.
 type MalwareScanInfo struct {
 	// End Time (timestamp_t, optional)
@@ -2069,16 +1698,6 @@ type MalwareScanInfo struct {
 	UID string `json:"uid,omitempty"`
 	// Unique Malware Count (integer_t, optional)
 	UniqueMalwareCount *int `json:"unique_malware_count,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x MalwareScanInfo) MarshalJSON() ([]byte, error) {
-	type plain MalwareScanInfo
-	p := plain(x)
-	if p.TypeID != 99 {
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // Metadata is the OCSF metadata object (Metadata): The Metadata object describes the metadata associated with the event.
@@ -2191,20 +1810,6 @@ type Module struct {
 	Type string `json:"type,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Module) MarshalJSON() ([]byte, error) {
-	type plain Module
-	p := plain(x)
-	switch p.LoadTypeID {
-	case 0:
-		p.LoadType = ""
-	case 99:
-	default:
-		p.LoadType = p.LoadTypeID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // NetworkConnectionInfo is the OCSF network_connection_info object (Network Connection Information): The Network Connection Information object describes characteristics of an OSI Transport Layer communication, including TCP and UDP.
 type NetworkConnectionInfo struct {
 	// Boundary (string_t, optional, caption of boundary_id: set by MarshalJSON unless that is 99 Other)
@@ -2233,30 +1838,6 @@ type NetworkConnectionInfo struct {
 	TCPFlags *int `json:"tcp_flags,omitempty"`
 	// Connection UID (string_t, recommended)
 	UID string `json:"uid,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x NetworkConnectionInfo) MarshalJSON() ([]byte, error) {
-	type plain NetworkConnectionInfo
-	p := plain(x)
-	switch p.BoundaryID {
-	case 0:
-		p.Boundary = ""
-	case 99:
-	default:
-		p.Boundary = p.BoundaryID.Caption()
-	}
-	if p.DirectionID != 99 {
-		p.Direction = p.DirectionID.Caption()
-	}
-	switch p.ProtocolVerID {
-	case 0:
-		p.ProtocolVer = ""
-	case 99:
-	default:
-		p.ProtocolVer = p.ProtocolVerID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // NetworkEndpoint is the OCSF network_endpoint object (Network Endpoint): The Network Endpoint object describes characteristics of a network endpoint.
@@ -2320,7 +1901,7 @@ type NetworkEndpoint struct {
 	// Type (string_t, optional, caption of type_id: set by MarshalJSON unless that is 99 Other)
 	Type string `json:"type,omitempty"`
 	// Type ID (integer_t, recommended)
-	TypeID DeviceTypeID `json:"type_id,omitempty"`
+	TypeID NetworkEndpointTypeID `json:"type_id,omitempty"`
 	// Unique ID (string_t, recommended)
 	UID string `json:"uid,omitempty"`
 	// VLAN (string_t, optional)
@@ -2329,27 +1910,6 @@ type NetworkEndpoint struct {
 	VPCUID string `json:"vpc_uid,omitempty"`
 	// Network Zone (string_t, optional)
 	Zone string `json:"zone,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x NetworkEndpoint) MarshalJSON() ([]byte, error) {
-	type plain NetworkEndpoint
-	p := plain(x)
-	switch p.NetworkScopeID {
-	case 0:
-		p.NetworkScope = ""
-	case 99:
-	default:
-		p.NetworkScope = p.NetworkScopeID.Caption()
-	}
-	switch p.TypeID {
-	case 0:
-		p.Type = ""
-	case 99:
-	default:
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // NetworkInterface is the OCSF network_interface object (Network Interface): The Network Interface object describes the type and associated attributes of a physical or virtual network interface.
@@ -2374,20 +1934,6 @@ type NetworkInterface struct {
 	TypeID NetworkInterfaceTypeID `json:"type_id,omitempty"`
 	// Unique ID (string_t, optional)
 	UID string `json:"uid,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x NetworkInterface) MarshalJSON() ([]byte, error) {
-	type plain NetworkInterface
-	p := plain(x)
-	switch p.TypeID {
-	case 0:
-		p.Type = ""
-	case 99:
-	default:
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // NetworkProxy is the OCSF network_proxy object (Network Proxy Endpoint): The network proxy endpoint object describes a proxy server, which acts as an intermediary between a client requesting a resource and the server providing that resource.
@@ -2451,7 +1997,7 @@ type NetworkProxy struct {
 	// Type (string_t, optional, caption of type_id: set by MarshalJSON unless that is 99 Other)
 	Type string `json:"type,omitempty"`
 	// Type ID (integer_t, recommended)
-	TypeID DeviceTypeID `json:"type_id,omitempty"`
+	TypeID NetworkProxyTypeID `json:"type_id,omitempty"`
 	// Unique ID (string_t, recommended)
 	UID string `json:"uid,omitempty"`
 	// VLAN (string_t, optional)
@@ -2460,27 +2006,6 @@ type NetworkProxy struct {
 	VPCUID string `json:"vpc_uid,omitempty"`
 	// Network Zone (string_t, optional)
 	Zone string `json:"zone,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x NetworkProxy) MarshalJSON() ([]byte, error) {
-	type plain NetworkProxy
-	p := plain(x)
-	switch p.NetworkScopeID {
-	case 0:
-		p.NetworkScope = ""
-	case 99:
-	default:
-		p.NetworkScope = p.NetworkScopeID.Caption()
-	}
-	switch p.TypeID {
-	case 0:
-		p.Type = ""
-	case 99:
-	default:
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // NetworkTraffic is the OCSF network_traffic object (Network Traffic): The Network Traffic object describes characteristics of network traffic over a time period.
@@ -2545,16 +2070,6 @@ type Observable struct {
 	Value string `json:"value,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Observable) MarshalJSON() ([]byte, error) {
-	type plain Observable
-	p := plain(x)
-	if p.TypeID != 99 {
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // Observation is the OCSF observation object (Observation): A record of an observed value or event that captures the timing and frequency of its occurrence.
 type Observation struct {
 	// Count (integer_t, recommended)
@@ -2607,16 +2122,6 @@ type OS struct {
 	Version string `json:"version,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x OS) MarshalJSON() ([]byte, error) {
-	type plain OS
-	p := plain(x)
-	if p.TypeID != 99 {
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // Package is the OCSF package object (Software Package): The Software Package object describes details about a software package.
 type Package struct {
 	// Architecture (string_t, recommended)
@@ -2646,27 +2151,13 @@ type Package struct {
 	// Type (string_t, optional, caption of type_id: set by MarshalJSON unless that is 99 Other)
 	Type string `json:"type,omitempty"`
 	// Type ID (integer_t, recommended)
-	TypeID AffectedPackageTypeID `json:"type_id,omitempty"`
+	TypeID PackageTypeID `json:"type_id,omitempty"`
 	// Package UID (string_t, optional)
 	UID string `json:"uid,omitempty"`
 	// Vendor Name (string_t, optional)
 	VendorName string `json:"vendor_name,omitempty"`
 	// Version (string_t, required)
 	Version string `json:"version,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Package) MarshalJSON() ([]byte, error) {
-	type plain Package
-	p := plain(x)
-	switch p.TypeID {
-	case 0:
-		p.Type = ""
-	case 99:
-	default:
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // Packet is the OCSF packet object (Packet): The Packet object represents a single captured network packet and its associated metadata.
@@ -2691,34 +2182,6 @@ type Packet struct {
 	StartOffset *int64 `json:"start_offset,omitempty"`
 	// Value (string_t, required)
 	Value string `json:"value,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Packet) MarshalJSON() ([]byte, error) {
-	type plain Packet
-	p := plain(x)
-	switch p.EncodingID {
-	case 0:
-		p.Encoding = ""
-	case 99:
-	default:
-		p.Encoding = p.EncodingID.Caption()
-	}
-	switch p.FormatID {
-	case 0:
-		p.Format = ""
-	case 99:
-	default:
-		p.Format = p.FormatID.Caption()
-	}
-	switch p.SourceID {
-	case 0:
-		p.Source = ""
-	case 99:
-	default:
-		p.Source = p.SourceID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // Parameter is the OCSF parameter object (Parameter): The Parameter object provides details regarding a parameter of a a function.
@@ -2823,20 +2286,6 @@ type Process struct {
 	Xattributes map[string]any `json:"xattributes,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Process) MarshalJSON() ([]byte, error) {
-	type plain Process
-	p := plain(x)
-	switch p.IntegrityID {
-	case 0:
-		p.Integrity = ""
-	case 99:
-	default:
-		p.Integrity = p.IntegrityID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // ProcessEntity is the OCSF process_entity object (Process Entity): The Process Entity object provides critical fields for referencing a process.
 type ProcessEntity struct {
 	// Command Line (string_t, recommended)
@@ -2933,20 +2382,6 @@ type RelatedEvent struct {
 	UID string `json:"uid,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x RelatedEvent) MarshalJSON() ([]byte, error) {
-	type plain RelatedEvent
-	p := plain(x)
-	switch p.SeverityID {
-	case 0:
-		p.Severity = ""
-	case 99:
-	default:
-		p.Severity = p.SeverityID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // Remediation is the OCSF remediation object (Remediation): The Remediation object describes the recommended remediation steps to address identified issue(s).
 type Remediation struct {
 	// CIS Controls (object_t, optional)
@@ -2985,16 +2420,6 @@ type Reputation struct {
 	Score string `json:"score,omitempty"`
 	// Reputation Score ID (integer_t, required)
 	ScoreID ScoreID `json:"score_id"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Reputation) MarshalJSON() ([]byte, error) {
-	type plain Reputation
-	p := plain(x)
-	if p.ScoreID != 99 {
-		p.Score = p.ScoreID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // Request is the OCSF request object (Request Elements): The Request Elements object describes characteristics of an API request.
@@ -3053,20 +2478,6 @@ type ResourceDetails struct {
 	UIDAlt string `json:"uid_alt,omitempty"`
 	// Version (string_t, optional)
 	Version string `json:"version,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x ResourceDetails) MarshalJSON() ([]byte, error) {
-	type plain ResourceDetails
-	p := plain(x)
-	switch p.RoleID {
-	case 0:
-		p.Role = ""
-	case 99:
-	default:
-		p.Role = p.RoleID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // Response is the OCSF response object (Response Elements): The Response Elements object describes characteristics of an API response.
@@ -3155,27 +2566,6 @@ type SCIM struct {
 	Version string `json:"version,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x SCIM) MarshalJSON() ([]byte, error) {
-	type plain SCIM
-	p := plain(x)
-	switch p.AuthProtocolID {
-	case 0:
-		p.AuthProtocol = ""
-	case 99:
-	default:
-		p.AuthProtocol = p.AuthProtocolID.Caption()
-	}
-	switch p.StateID {
-	case 0:
-		p.State = ""
-	case 99:
-	default:
-		p.State = p.StateID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // Script is the OCSF script object (Script): The Script object describes a script or command that can be executed by a shell, script engine, or interpreter.
 type Script struct {
 	// File (object_t, optional)
@@ -3196,36 +2586,12 @@ type Script struct {
 	UID string `json:"uid,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Script) MarshalJSON() ([]byte, error) {
-	type plain Script
-	p := plain(x)
-	if p.TypeID != 99 {
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // SecurityState is the OCSF security_state object (Security State): The Security State object describes the security related state of a managed entity.
 type SecurityState struct {
 	// Security State (string_t, optional, caption of state_id: set by MarshalJSON unless that is 99 Other)
 	State string `json:"state,omitempty"`
 	// Security State ID (integer_t, recommended)
 	StateID SecurityStateStateID `json:"state_id,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x SecurityState) MarshalJSON() ([]byte, error) {
-	type plain SecurityState
-	p := plain(x)
-	switch p.StateID {
-	case 0:
-		p.State = ""
-	case 99:
-	default:
-		p.State = p.StateID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // Service is the OCSF service object (Service): The Service object describes characteristics of a service,  e.g.
@@ -3306,20 +2672,6 @@ type SSO struct {
 	VendorName string `json:"vendor_name,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x SSO) MarshalJSON() ([]byte, error) {
-	type plain SSO
-	p := plain(x)
-	switch p.AuthProtocolID {
-	case 0:
-		p.AuthProtocol = ""
-	case 99:
-	default:
-		p.AuthProtocol = p.AuthProtocolID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // SubTechnique is the OCSF sub_technique object (MITRE Sub-technique): The MITRE Sub-technique object describes the ATT&CK® or ATLAS™ Sub-technique ID and/or name associated to an attack.
 type SubTechnique struct {
 	// Name (string_t, recommended)
@@ -3378,20 +2730,6 @@ type Timespan struct {
 	TypeID TimespanTypeID `json:"type_id,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Timespan) MarshalJSON() ([]byte, error) {
-	type plain Timespan
-	p := plain(x)
-	switch p.TypeID {
-	case 0:
-		p.Type = ""
-	case 99:
-	default:
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // TLS is the OCSF tls object (Transport Layer Security (TLS)): The Transport Layer Security (TLS) object describes the negotiated TLS protocol used for secure communications over an establish network connection.
 type TLS struct {
 	// Client TLS Alert (integer_t, optional)
@@ -3436,16 +2774,6 @@ type TLSExtension struct {
 	TypeID TLSExtensionTypeID `json:"type_id"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x TLSExtension) MarshalJSON() ([]byte, error) {
-	type plain TLSExtension
-	p := plain(x)
-	if p.TypeID != 99 {
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // Token is the OCSF token object (Token): The Token object is the base object for representing tokens, API keys, and authentication credentials used across different contexts.
 type Token struct {
 	// Created Time (timestamp_t, recommended)
@@ -3468,20 +2796,6 @@ type Token struct {
 	UID string `json:"uid,omitempty"`
 	// Network Zone (string_t, optional)
 	Zone string `json:"zone,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Token) MarshalJSON() ([]byte, error) {
-	type plain Token
-	p := plain(x)
-	switch p.TypeID {
-	case 0:
-		p.Type = ""
-	case 99:
-	default:
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // Trait is the OCSF trait object (Trait): Describes a characteristic or feature of an entity that was observed.
@@ -3573,7 +2887,7 @@ type User struct {
 	// Risk Level (string_t, optional, caption of risk_level_id: set by MarshalJSON unless that is 99 Other)
 	RiskLevel string `json:"risk_level,omitempty"`
 	// Risk Level ID (integer_t, optional)
-	RiskLevelID RiskLevelID `json:"risk_level_id,omitempty"`
+	RiskLevelID *RiskLevelID `json:"risk_level_id,omitempty"`
 	// Risk Score (integer_t, optional)
 	RiskScore *int `json:"risk_score,omitempty"`
 	// Type (string_t, optional, caption of type_id: set by MarshalJSON unless that is 99 Other)
@@ -3586,47 +2900,12 @@ type User struct {
 	UIDAlt string `json:"uid_alt,omitempty"`
 }
 
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x User) MarshalJSON() ([]byte, error) {
-	type plain User
-	p := plain(x)
-	switch p.RiskLevelID {
-	case 0:
-		p.RiskLevel = ""
-	case 99:
-	default:
-		p.RiskLevel = p.RiskLevelID.Caption()
-	}
-	switch p.TypeID {
-	case 0:
-		p.Type = ""
-	case 99:
-	default:
-		p.Type = p.TypeID.Caption()
-	}
-	return json.Marshal(p)
-}
-
 // VendorAttributes is the OCSF vendor_attributes object (Vendor Attributes): The Vendor Attributes object can be used to represent values of attributes populated by the Vendor/Finding Provider.
 type VendorAttributes struct {
 	// Severity (string_t, optional, caption of severity_id: set by MarshalJSON unless that is 99 Other)
 	Severity string `json:"severity,omitempty"`
 	// Severity ID (integer_t, optional)
 	SeverityID SeverityID `json:"severity_id,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x VendorAttributes) MarshalJSON() ([]byte, error) {
-	type plain VendorAttributes
-	p := plain(x)
-	switch p.SeverityID {
-	case 0:
-		p.Severity = ""
-	case 99:
-	default:
-		p.Severity = p.SeverityID.Caption()
-	}
-	return json.Marshal(p)
 }
 
 // Vulnerability is the OCSF vulnerability object (Vulnerability Details): The vulnerability is an unintended characteristic of a computing component or system configuration that multiplies the risk of an adverse event or a loss occurring either due to accidental exposure, deliberate attack, or conflict with new system components.
@@ -3687,18 +2966,4 @@ type Vulnerability struct {
 	Title string `json:"title,omitempty"`
 	// Vendor Name (string_t, optional)
 	VendorName string `json:"vendor_name,omitempty"`
-}
-
-// MarshalJSON encodes x with every caption sibling set from its enum id.
-func (x Vulnerability) MarshalJSON() ([]byte, error) {
-	type plain Vulnerability
-	p := plain(x)
-	switch p.FixCoverageID {
-	case 0:
-		p.FixCoverage = ""
-	case 99:
-	default:
-		p.FixCoverage = p.FixCoverageID.Caption()
-	}
-	return json.Marshal(p)
 }

@@ -38,6 +38,14 @@ func genEnums(m *Model) string {
 		}
 		b.WriteString("\t}\n\treturn \"\"\n}\n\n")
 		fmt.Fprintf(&b, "// String returns the caption and the number.\nfunc (v %s) String() string { return enumString(v.Caption(), int64(v)) }\n\n", e.GoName)
+		for _, alias := range e.Aliases() {
+			fmt.Fprintf(&b, "// %s is %s under the name of another type that uses the same values.\ntype %s = %s\n\n", alias, e.GoName, alias, e.GoName)
+			b.WriteString("const (\n")
+			for _, v := range e.Values {
+				fmt.Fprintf(&b, "\t%s%s = %s\n", alias, strings.TrimPrefix(v.GoName, e.GoName), v.GoName)
+			}
+			b.WriteString(")\n\n")
+		}
 	}
 	return b.String()
 }
@@ -47,8 +55,11 @@ func goType(a *Attr) (typ string, omit bool) {
 	omit = true
 	switch {
 	case a.Enum != nil:
-		t = a.Enum.GoName
+		t = a.EnumName
 		omit = !a.Required
+		if omit && a.Enum.ZeroMeaningful && !a.Array {
+			t = "*" + t
+		}
 	case a.Base == "object_t" && a.Object.FreeForm:
 		t = "map[string]any"
 	case a.Base == "object_t":
@@ -110,42 +121,10 @@ func writeFields(b *strings.Builder, attrs []*Attr) {
 	}
 }
 
-// siblingFixes writes the statements that set caption siblings of enum ids on p.
-func siblingFixes(b *strings.Builder, attrs []*Attr, recv string) {
-	byName := map[string]*Attr{}
-	for _, a := range attrs {
-		byName[a.Name] = a
-	}
-	for _, a := range attrs {
-		if a.Enum == nil || a.Sibling == "" || a.Array {
-			continue
-		}
-		s := byName[a.Sibling]
-		if s == nil {
-			continue
-		}
-		if a.Required {
-			fmt.Fprintf(b, "\tif %s.%s != 99 {\n\t\t%s.%s = %s.%s.Caption()\n\t}\n", recv, a.GoName, recv, s.GoName, recv, a.GoName)
-		} else {
-			fmt.Fprintf(b, "\tswitch %s.%s {\n\tcase 0:\n\t\t%s.%s = \"\"\n\tcase 99:\n\tdefault:\n\t\t%s.%s = %s.%s.Caption()\n\t}\n",
-				recv, a.GoName, recv, s.GoName, recv, s.GoName, recv, a.GoName)
-		}
-	}
-}
-
-func hasSiblings(attrs []*Attr) bool {
-	for _, a := range attrs {
-		if a.Enum != nil && a.Sibling != "" && !a.Array {
-			return true
-		}
-	}
-	return false
-}
-
 func genObjects(m *Model) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, header, m.Version)
-	b.WriteString("package schema\n\nimport \"encoding/json\"\n\n")
+	b.WriteString("package schema\n\n")
 	for _, o := range m.Objects {
 		if o.FreeForm {
 			continue
@@ -154,12 +133,6 @@ func genObjects(m *Model) string {
 		fmt.Fprintf(&b, "type %s struct {\n", o.GoName)
 		writeFields(&b, o.Attrs)
 		b.WriteString("}\n\n")
-		if hasSiblings(o.Attrs) {
-			fmt.Fprintf(&b, "// MarshalJSON encodes x with every caption sibling set from its enum id.\n")
-			fmt.Fprintf(&b, "func (x %s) MarshalJSON() ([]byte, error) {\n\ttype plain %s\n\tp := plain(x)\n", o.GoName, o.GoName)
-			siblingFixes(&b, o.Attrs, "p")
-			b.WriteString("\treturn json.Marshal(p)\n}\n\n")
-		}
 	}
 	return b.String()
 }
@@ -167,7 +140,7 @@ func genObjects(m *Model) string {
 func genClasses(m *Model) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, header, m.Version)
-	b.WriteString("package schema\n\nimport \"encoding/json\"\n\n")
+	b.WriteString("package schema\n\n")
 
 	// Base.
 	first := m.Classes[0]
@@ -199,19 +172,11 @@ func genClasses(m *Model) string {
 		writeFields(&b, own)
 		b.WriteString("}\n\n")
 		fmt.Fprintf(&b, "// New%s returns an empty %s with the given activity.\n", c.GoName, c.Caption)
-		fmt.Fprintf(&b, "func New%s(activity %s) *%s { return &%s{ActivityID: activity} }\n\n", c.GoName, activity.Enum.GoName, c.GoName, c.GoName)
+		fmt.Fprintf(&b, "func New%s(activity %s) *%s { return &%s{ActivityID: activity} }\n\n", c.GoName, activity.EnumName, c.GoName, c.GoName)
 		fmt.Fprintf(&b, "// ClassUID returns %d.\nfunc (*%s) ClassUID() int { return %d }\n\n", c.UID, c.GoName, c.UID)
 		fmt.Fprintf(&b, "// ClassName returns %q.\nfunc (*%s) ClassName() string { return %q }\n\n", c.Caption, c.GoName, c.Caption)
 		fmt.Fprintf(&b, "// TypeUID returns class_uid*100 + activity_id.\nfunc (e *%s) TypeUID() int64 { return %d*100 + int64(e.ActivityID) }\n\n", c.GoName, c.UID)
 		fmt.Fprintf(&b, "// EventBase returns the shared base attributes, for stamping.\nfunc (e *%s) EventBase() *Base { return &e.Base }\n\n", c.GoName)
-		fmt.Fprintf(&b, "// MarshalJSON encodes e with the class, category and type attributes and\n// every caption sibling set consistently.\n")
-		fmt.Fprintf(&b, "func (e %s) MarshalJSON() ([]byte, error) {\n\ttype plain %s\n\tp := plain(e)\n", c.GoName, c.GoName)
-		siblingFixes(&b, base, "p")
-		siblingFixes(&b, own, "p")
-		b.WriteString("\tactivity := p.ActivityName\n")
-		fmt.Fprintf(&b, "\tif p.ActivityID != 99 {\n\t\tactivity = p.ActivityID.Caption()\n\t}\n")
-		b.WriteString("\treturn json.Marshal(struct {\n\t\tClassUID     int    `json:\"class_uid\"`\n\t\tClassName    string `json:\"class_name\"`\n\t\tCategoryUID  int    `json:\"category_uid\"`\n\t\tCategoryName string `json:\"category_name\"`\n\t\tTypeUID      int64  `json:\"type_uid\"`\n\t\tTypeName     string `json:\"type_name\"`\n\t\tplain\n")
-		fmt.Fprintf(&b, "\t}{%d, %q, %d, %q, e.TypeUID(), %q + activity, p})\n}\n\n", c.UID, c.Caption, c.CategoryUID, c.CategoryName, c.Caption+": ")
 	}
 	// Registry of classes.
 	b.WriteString("// classInfo describes the generated classes, in class_uid order.\nvar classInfo = [...]ClassInfo{\n")
@@ -220,7 +185,12 @@ func genClasses(m *Model) string {
 	for _, c := range sorted {
 		fmt.Fprintf(&b, "\t{UID: %d, Name: %q, Caption: %q, CategoryUID: %d, CategoryName: %q},\n", c.UID, c.Name, c.Caption, c.CategoryUID, c.CategoryName)
 	}
-	b.WriteString("}\n")
+	b.WriteString("}\n\n")
+	b.WriteString("// newEvent returns an empty event of the class, or nil.\nfunc newEvent(uid int) Event {\n\tswitch uid {\n")
+	for _, c := range sorted {
+		fmt.Fprintf(&b, "\tcase %d:\n\t\treturn &%s{}\n", c.UID, c.GoName)
+	}
+	b.WriteString("\t}\n\treturn nil\n}\n")
 	return b.String()
 }
 

@@ -5,7 +5,7 @@
 //
 //	go run ../internal/ocsfgen -in COMPILED.json -out .
 //
-// It writes zz_enums.go, zz_objects.go, zz_classes.go, zz_rules.go and
+// It writes zz_enums.go, zz_objects.go, zz_classes.go, zz_rules.go, zz_encode.go and
 // jsonschema/<class>.json. The outputs are committed: nothing at build or
 // test time needs the compiled schema.
 package main
@@ -41,6 +41,7 @@ func run(in, out string) error {
 		"zz_objects.go": genObjects(m),
 		"zz_classes.go": genClasses(m),
 		"zz_rules.go":   genRules(m),
+		"zz_encode.go":  genEncoders(m),
 	}
 	for name, src := range files {
 		formatted, err := format.Source([]byte(src))

@@ -118,6 +118,7 @@ type Attr struct {
 	Array               bool
 	Object              *Type
 	Enum                *Enum
+	EnumName            string // Go type name used for this attribute: the enum or its owner-specific alias
 	Sibling             string // name of the caption sibling, for an enum id
 	SiblingOf           string // name of the enum id whose caption this is
 	Deprecated          bool
@@ -126,9 +127,14 @@ type Attr struct {
 // Enum is an integer enumeration with captions.
 type Enum struct {
 	GoName string
-	Attr   string
-	Values []EnumValue // sorted by ID
-	key    string
+	// ZeroMeaningful: 0 is a real member (risk_level_id 0 is Info), not
+	// Unknown, so an optional attribute needs a pointer to tell 0 from absent.
+	ZeroMeaningful bool
+	Attr           string
+	Values         []EnumValue // sorted by ID
+	key            string
+	owners         []string // Go names of the types whose attribute uses it, in first-use order
+	prefix         bool     // named owner+attribute: several value sets share the attribute name
 }
 
 // EnumValue is one member of an Enum.
@@ -262,6 +268,17 @@ func loadModel(path string) (*Model, error) {
 		c.Index = len(m.Objects) + i
 	}
 	m.nameEnums()
+	for _, t := range append(append([]*Type(nil), m.Objects...), m.Classes...) {
+		for _, a := range t.Attrs {
+			if a.Enum == nil {
+				continue
+			}
+			a.EnumName = a.Enum.GoName
+			if a.Enum.prefix {
+				a.EnumName = t.GoName + goFieldName(a.Name)
+			}
+		}
+	}
 	m.BaseAttr = baseAttrs(m, raw.Classes["base_event"])
 	return m, nil
 }
@@ -314,12 +331,42 @@ func (m *Model) enumFor(owner *Type, attr string, raw map[string]rawEnumValue) *
 	key := sb.String()
 	for _, e := range m.Enums {
 		if e.key == key {
+			e.addOwner(owner.GoName)
 			return e
 		}
 	}
-	e := &Enum{Attr: attr, Values: vals, key: key, GoName: owner.GoName} // GoName prefix fixed in nameEnums
+	e := &Enum{Attr: attr, Values: vals, key: key, GoName: owner.GoName, owners: []string{owner.GoName}} // GoName prefix fixed in nameEnums
+	for _, v := range vals {
+		if v.ID == 0 && v.Caption != "Unknown" {
+			e.ZeroMeaningful = true
+		}
+	}
 	m.Enums = append(m.Enums, e)
 	return e
+}
+
+func (e *Enum) addOwner(name string) {
+	for _, o := range e.owners {
+		if o == name {
+			return
+		}
+	}
+	e.owners = append(e.owners, name)
+}
+
+// Aliases returns the owner-specific names under which a shared enum is
+// also offered (DetectionFindingActivityID for ComplianceFindingActivityID).
+func (e *Enum) Aliases() []string {
+	if !e.prefix {
+		return nil
+	}
+	var out []string
+	for _, o := range e.owners {
+		if n := o + goFieldName(e.Attr); n != e.GoName {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // nameEnums gives each enum its Go name: the attribute's name when only one
@@ -334,6 +381,7 @@ func (m *Model) nameEnums() {
 		name := goFieldName(e.Attr)
 		if perAttr[e.Attr] > 1 {
 			name = e.GoName + name
+			e.prefix = true
 		}
 		for used[name] {
 			name += "X"
