@@ -33,6 +33,7 @@ func commands() []command {
 	cmds := []command{
 		{"validate", "check OCSF events (NDJSON, a JSON event or a JSON array) against sandtrail's schema", runValidate},
 		{"schema", "export the JSON Schema documents: sandtrail schema export DIR", runSchema},
+		{"server", "run the embedded NATS JetStream server with sandtrail's streams", runServer},
 		{"version", "print the version", runVersion},
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
