@@ -32,6 +32,9 @@ type command struct {
 func commands() []command {
 	cmds := []command{
 		{"validate", "check OCSF events (NDJSON, a JSON event or a JSON array) against sandtrail's schema", runValidate},
+		{"run", "run a command confined by a policy, every decision an OCSF event: sandtrail run [--policy FILE] -- COMMAND [ARG...]", runRun},
+		{"probe", "show what this host can confine (--json, --emit)", runProbe},
+		{"policy", "check policy files or show the effective policy: sandtrail policy check FILE... | show [FILE]", runPolicy},
 		{"schema", "export the JSON Schema documents: sandtrail schema export DIR", runSchema},
 		{"server", "run the embedded NATS JetStream server with sandtrail's streams", runServer},
 		{"version", "print the version", runVersion},

@@ -112,10 +112,10 @@ func defaultSpool() string {
 	return filepath.Join(stateDir(), "spool")
 }
 
-// newLogger writes human-readable logs to w at the level of SANDTRAIL_LOG
-// (default info).
-func newLogger(e *env) zerolog.Logger {
-	level := zerolog.InfoLevel
+// newLogger writes human-readable logs to stderr at the level of
+// SANDTRAIL_LOG, default info (daemons) or warn (commands that share the
+// terminal with a sandboxed program).
+func newLogger(e *env, level zerolog.Level) zerolog.Logger {
 	if l, err := zerolog.ParseLevel(os.Getenv(envLog)); err == nil && os.Getenv(envLog) != "" {
 		level = l
 	}

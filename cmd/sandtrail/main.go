@@ -9,9 +9,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/sandtrail/sandtrail/supervisor"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == supervisor.HelperCommand {
+		supervisor.HelperMain() // the re-executed sandbox helper; never returns
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()

@@ -33,7 +33,7 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("server: unexpected argument %q", fs.Arg(0))
 	}
-	log := newLogger(e)
+	log := newLogger(e, zerolog.InfoLevel)
 	srv, err := embedded.Start(ctx, embedded.Config{
 		Listen: *listen, StoreDir: *store, MonitorAddr: *monitor, ConfigFile: *config, ServerName: *name,
 		Logger: log.With().Str("component", "nats-server").Logger().Level(zerolog.WarnLevel),
