@@ -103,7 +103,7 @@ func (h *helper) run() int {
 	var filter *confine.SeccompFilter
 	var seccompStep *confine.Step
 	if on(policy.ControlSeccomp) {
-		f, err := confine.CompileSeccomp(pol.Seccomp, pol.Seccomp.Effective())
+		f, err := confine.CompileSeccomp(pol.Seccomp, pol.Seccomp.Effective(), pol.CapabilityBoundingSet.Keep...)
 		if err != nil {
 			seccompStep = &confine.Step{Control: string(policy.ControlSeccomp), Requested: "profile " + pol.Seccomp.Profile,
 				Outcome: confine.Failed, Errno: errnoName(err), Detail: "compile: " + err.Error()}
@@ -117,7 +117,7 @@ func (h *helper) run() int {
 		h.step(skipped(policy.ControlCapabilityBoundingSet))
 	}
 	if on(policy.ControlPrivilegeDrop) {
-		h.steps(confine.DropPrivileges(pol.PrivilegeDrop, p.UID, p.GID, p.Groups))
+		h.steps(confine.DropPrivileges(pol.PrivilegeDrop, p.UID, p.GID, p.Groups, pol.Capabilities.Keep...))
 		// A credential change clears the parent-death signal: set it
 		// again. Should the parent have died in between, the status pipe
 		// says so: the next report fails and the decision never comes.

@@ -137,7 +137,7 @@ func (l *launch) do(ctx context.Context) (*Result, error) {
 		return l.res, err
 	}
 	p := plan{Policy: pol, Path: path, Argv: l.cfg.Argv, Env: l.cfg.Env, UID: uid, GID: gid, Groups: groups,
-		SwitchIDs: switchIDs, ParentNS: namespaceInodes(), Parent: os.Getpid()}
+		SwitchIDs: switchIDs, ParentNS: confine.NamespaceInodes(), Parent: os.Getpid()}
 	st, err := l.start(p)
 	if err != nil {
 		return nil, err
@@ -398,22 +398,6 @@ func cloneFlags(p *policy.Policy) (flags uintptr, uidMaps, gidMaps []syscall.Sys
 		}
 	}
 	return flags, uidMaps, gidMaps, setgroups
-}
-
-// namespaceInodes returns the inode of each of this process's namespaces.
-func namespaceInodes() map[string]uint64 {
-	out := map[string]uint64{}
-	for _, k := range []string{"user", "pid", "mnt", "ipc", "uts", "net", "cgroup"} {
-		var st unix.Stat_t
-		if unix.Stat("/proc/self/ns/"+k, &st) == nil {
-			name := k
-			if k == "mnt" {
-				name = "mount"
-			}
-			out[name] = st.Ino
-		}
-	}
-	return out
 }
 
 // readSteps reads the helper's reports up to its ready message.

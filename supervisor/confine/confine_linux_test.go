@@ -323,6 +323,9 @@ func TestRlimits(t *testing.T) {
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &cur); err != nil {
 		t.Fatal(err)
 	}
+	if cur.Max == unix.RLIM_INFINITY {
+		t.Skip("the hard limit of nofile is unlimited here: there is nothing above it to ask for")
+	}
 	r := child{cfg: childConfig{Scenario: "rlimits"}}.run(t)
 	nofile := r.step(t, "rlimits", "nofile")
 	if nofile.Outcome != Partial || nofile.Errno != "EPERM" || nofile.Effective != limitString(512, cur.Max) {

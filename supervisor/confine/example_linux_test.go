@@ -80,6 +80,6 @@ func ExampleSeccompFilter_Eval() {
 	// Output:
 	// unshare(0x10000000): 0x50001 <nil>
 	// clone(0x10000000): 0x50001 <nil>
-	// clone(0): 0x7fff0000 <nil>
-	// clone3(0): 0x50026 <nil>
+	// clone(0x0): 0x7fff0000 <nil>
+	// clone3(0x0): 0x50026 <nil>
 }

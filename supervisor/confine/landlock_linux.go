@@ -192,6 +192,7 @@ func landlockABI() (int, error) {
 // LandlockRuleset is a Landlock ruleset built for the running kernel and
 // not yet enforced. It holds a file descriptor until Restrict or Close.
 type LandlockRuleset struct {
+	open     bool // fd is the ruleset's; false in a zero LandlockRuleset
 	fd       int
 	plan     landlockPlan
 	rootRule bool // a rule grants read_dir on / itself: the probe cannot use it
@@ -245,7 +246,7 @@ func PrepareLandlock(p policy.Landlock) (*LandlockRuleset, Step) {
 		s.fail(e, "%s", landlockDetail("landlock_create_ruleset", e))
 		return nil, s
 	}
-	r := &LandlockRuleset{fd: int(fd), plan: pl}
+	r := &LandlockRuleset{open: true, fd: int(fd), plan: pl}
 	rules := pathRules(p)
 	var skipped []string
 	nPaths := 0
@@ -324,9 +325,9 @@ func (r *LandlockRuleset) addPath(path string, access uint64) error {
 // Close releases the ruleset without enforcing it. It is safe to call more
 // than once and after Restrict.
 func (r *LandlockRuleset) Close() {
-	if r != nil && r.fd >= 0 {
+	if r != nil && r.open {
 		unix.Close(r.fd)
-		r.fd = -1
+		r.open = false
 	}
 }
 
@@ -344,7 +345,7 @@ func (r *LandlockRuleset) Close() {
 // when PrepareLandlock's was, Applied otherwise. The ruleset is closed
 // either way; a nil ruleset gives a Failed step.
 func (r *LandlockRuleset) Restrict() Step {
-	if r == nil || r.fd < 0 {
+	if r == nil || !r.open {
 		s := newStep(policy.ControlLandlock, "", "a prepared ruleset")
 		s.Effective = "not enforced"
 		s.fail(nil, "no Landlock ruleset to enforce (PrepareLandlock failed or was skipped, or the ruleset was already used)")

@@ -130,6 +130,9 @@ func TestPrepareLandlock(t *testing.T) {
 		if s := r.Restrict(); s.Outcome != Failed {
 			t.Errorf("Restrict on no ruleset: %s; want failed", s)
 		}
+		if s := new(LandlockRuleset).Restrict(); s.Outcome != Failed {
+			t.Errorf("Restrict on a zero ruleset: %s; want failed", s)
+		}
 	})
 }
 

@@ -231,7 +231,7 @@ func (f *SeccompFilter) String() string {
 // filter gives a Failed step; a filter compiled for a policy that is off,
 // a Skipped one.
 func (f *SeccompFilter) Install(logDenials bool) Step {
-	if f == nil {
+	if f == nil || !f.off && len(f.prog) == 0 {
 		s := newStep(policy.ControlSeccomp, "", "a compiled filter")
 		s.Effective = "not installed"
 		s.fail(nil, "no seccomp filter to install (CompileSeccomp failed)")

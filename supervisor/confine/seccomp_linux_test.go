@@ -268,6 +268,9 @@ func TestCompileOff(t *testing.T) {
 	if s := nilFilter.Install(false); s.Outcome != Failed {
 		t.Errorf("Install of a nil filter: %s, want failed", s)
 	}
+	if s := new(SeccompFilter).Install(false); s.Outcome != Failed {
+		t.Errorf("Install of a zero filter: %s, want failed", s)
+	}
 }
 
 // TestCompileConditionsDoNotLeak: a call whose argument conditions fail
