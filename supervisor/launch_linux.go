@@ -212,7 +212,7 @@ func (l *launch) do(ctx context.Context) (*Result, error) {
 // required controls the host cannot meet. A probe that fails is logged and
 // the helper, which reports what the kernel really does, decides.
 func (l *launch) preflight(ctx context.Context) (refused bool, err error) {
-	rep, err := probe.Probe(ctx)
+	rep, err := probe.Controls(ctx)
 	if err != nil {
 		l.cfg.Logger.Warn().Err(err).Msg("host probe failed; the helper's own results decide")
 		return false, nil
