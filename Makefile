@@ -25,10 +25,13 @@ lint: ## gofmt, go vet and go mod tidy checks
 fuzz: ## fuzz the validator and the differential check for 60s each
 	$(GO) test ./schema -run '^$$' -fuzz FuzzValidate -fuzztime 60s
 	$(GO) test ./schema/jsonschema -run '^$$' -fuzz FuzzDifferential -fuzztime 60s
+	$(GO) test ./supervisor/policy -run '^$$' -fuzz FuzzParse -fuzztime 60s -fuzzminimizetime 3s
 
-bench: ## run the benchmarks (figures go to docs/BENCHMARKS.md)
+bench: ## run the benchmarks; each prints a ratio table against its same-run baseline (docs/BENCHMARKS.md)
 	mkdir -p bench/out
-	$(GO) test ./schema/... -run '^$$' -bench . -benchmem -count 5 | tee bench/out/schema.txt
+	$(GO) test ./schema/jsonschema -run '^$$' -bench Validate -benchmem -count 5 | tee bench/out/schema.txt
+	$(GO) run ./internal/benchratio -baseline gojsonschema < bench/out/schema.txt
+	bash bench/launch.sh
 
 integration: ## the end-to-end tests only
 	$(GO) test -race -count=1 -run Integration $(PKGS)
