@@ -54,6 +54,16 @@ type Config struct {
 	// Publisher publishes to JetStream. Nil: Emit still spools, and Run
 	// must not be called (a process that only records, such as a sandbox
 	// launch whose bus is not configured).
+	//
+	// If it has a Conn() *nats.Conn method, as jetstream.JetStream does,
+	// Run publishes only while that connection is CONNECTED: what nats.go
+	// buffers while reconnecting is sent on the new connection ahead of
+	// the retry of events lost with the old one, out of order. Create a
+	// jetstream.JetStream with jetstream.WithPublishAsyncTimeout (at most
+	// AckTimeout): without it, a publish the server never answers (a
+	// stream leader lost in a cluster) stays pending in the client until
+	// the connection drops, and enough of them (its max pending, 4000 by
+	// default) stall every later publish.
 	Publisher Publisher
 	// Stream is the events stream each publish must land in. Default
 	// bus.EventsStream.
@@ -127,7 +137,7 @@ type Emitter struct {
 	acked   chan struct{} // closed and replaced after every acknowledged batch
 	stats   Stats
 	running bool
-	stopped chan struct{} // closed when Run returns
+	stopped chan struct{} // made by each Run, closed when it returns
 	cancel  context.CancelFunc
 	closed  bool
 }
@@ -157,7 +167,6 @@ func New(cfg Config) (*Emitter, error) {
 		log:      cfg.Logger,
 		recovery: rec,
 		acked:    make(chan struct{}),
-		stopped:  make(chan struct{}),
 	}, nil
 }
 
@@ -217,10 +226,10 @@ func (e *Emitter) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		e.mu.Lock()
-		cancel := e.cancel
+		cancel, stopped := e.cancel, e.stopped
 		e.mu.Unlock()
 		cancel()
-		<-e.stopped
+		<-stopped
 	}
 	pending := e.spool.Stats().Pending
 	if err := e.spool.Close(); err != nil {

@@ -33,13 +33,14 @@ func (e *Emitter) Run(ctx context.Context) error {
 		return errors.New("emitter: Run: already running")
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	e.running, e.cancel = true, cancel
+	stopped := make(chan struct{}) // per Run: Run may be called again after it returned
+	e.running, e.cancel, e.stopped = true, cancel, stopped
 	e.mu.Unlock()
 	defer func() {
 		cancel()
 		e.mu.Lock()
 		e.running = false
-		close(e.stopped)
+		close(stopped)
 		e.mu.Unlock()
 	}()
 	for {
@@ -94,12 +95,35 @@ func (e *Emitter) publish(ctx context.Context, recs []spool.Record) bool {
 	return true
 }
 
+// connGetter is implemented by jetstream.JetStream.
+type connGetter interface{ Conn() *nats.Conn }
+
+// errNotConnected: the publish was not attempted because the connection
+// is not established.
+var errNotConnected = errors.New("emitter: not connected to NATS")
+
 // publishOnce publishes recs asynchronously and waits for their acks in
 // order. It returns how many leading records were acknowledged.
 func (e *Emitter) publishOnce(ctx context.Context, recs []spool.Record) (int, error) {
+	var nc *nats.Conn
+	if c, ok := e.cfg.Publisher.(connGetter); ok {
+		nc = c.Conn()
+	}
 	futures := make([]jetstream.PubAckFuture, 0, len(recs))
 	var pubErr error
 	for _, r := range recs {
+		// While nats.go reconnects it buffers publishes and sends them
+		// first on the new connection: those records would be stored
+		// ahead of earlier ones lost with the old connection, which the
+		// retry publishes only afterwards. Stop at the first sign of a
+		// lost connection instead. (A disconnect between this check and
+		// the publish can still let one record through.)
+		if nc != nil {
+			if st := nc.Status(); st != nats.CONNECTED {
+				pubErr = fmt.Errorf("publish: connection %s: %w", st, errNotConnected)
+				break
+			}
+		}
 		subject, id, data, err := parseRecord(r.Data)
 		if err != nil {
 			// Only this process writes records; a malformed one cannot
