@@ -260,6 +260,11 @@ func (c ConnConfig) options(log zerolog.Logger, d *dialer) ([]nats.Option, error
 		// the server side (a config reload) must not need a restart here.
 		nats.IgnoreAuthErrorAbort(),
 		nats.CustomReconnectDelay(func(attempts int) time.Duration { return backoff(attempts, minWait, maxWait) }),
+		// No reconnect buffer: a publish while disconnected fails at once
+		// instead of being sent later, ahead of the retries of what the
+		// old connection lost. sandtrail's publishers keep their own
+		// durable spool and retry in order.
+		nats.ReconnectBufSize(-1),
 	}
 	if c.TLS.enabled() {
 		// Secure first: RootCAs and ClientCert keep this tls.Config.
