@@ -107,3 +107,42 @@ func TestEncodeStringsAndFloats(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeFreeForm: the reflection-free path for free-form values
+// produces what encoding/json produces.
+func TestEncodeFreeForm(t *testing.T) {
+	values := []any{
+		map[string]any{"b": 1, "a": []any{"x", 2.5, true, nil, map[string]any{"z": int64(-3)}}, "c": map[string]string{"k2": "v", "k1": "w"}},
+		[]string{"p", "q"}, "plain", 7, uint32(9), false, nil,
+		map[string]any{"nested": map[string]any{"deep": []any{[]string{"u"}, uint64(1 << 60)}}},
+		struct {
+			X int `json:"x"`
+		}{4}, // falls back to encoding/json
+	}
+	for _, v := range values {
+		e := schema.NewDetectionFinding(schema.DetectionFindingActivityIDCreate)
+		e.Evidences = []schema.Evidences{{Data: v}}
+		out, err := e.AppendJSON(nil)
+		if err != nil {
+			t.Fatalf("%#v: %v", v, err)
+		}
+		var got struct {
+			Evidences []struct {
+				Data json.RawMessage `json:"data"`
+			} `json:"evidences"`
+		}
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("%#v: %v\n%s", v, err, out)
+		}
+		want, _ := json.Marshal(v)
+		if v == nil {
+			if len(got.Evidences) != 1 || got.Evidences[0].Data != nil {
+				t.Errorf("nil data encodes as %s, want it omitted", out)
+			}
+			continue
+		}
+		if string(got.Evidences[0].Data) != string(want) {
+			t.Errorf("%#v encodes as %s, encoding/json as %s", v, got.Evidences[0].Data, want)
+		}
+	}
+}
