@@ -32,6 +32,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sandtrail/sandtrail/bus"
+	"github.com/sandtrail/sandtrail/chain"
 	"github.com/sandtrail/sandtrail/emitter/spool"
 	"github.com/sandtrail/sandtrail/schema"
 )
@@ -71,6 +72,9 @@ type Config struct {
 	// Host fills metadata-independent device data; default: no device
 	// (callers normally pass DetectHost()).
 	Host Host
+	// Signer signs each run's last event (Trail.End). Default: none; the
+	// trails are still chained and counted, only not signed.
+	Signer *chain.Signer
 	// ProductVersion is metadata.product.version. Default "devel".
 	ProductVersion string
 	// Validator checks every event before it is spooled. Default: the

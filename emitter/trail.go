@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sandtrail/sandtrail/bus"
+	"github.com/sandtrail/sandtrail/chain"
 	"github.com/sandtrail/sandtrail/schema"
 )
 
@@ -19,18 +20,27 @@ import (
 var baseProfiles = []string{"host", "security_control", "linux/linux_users"}
 
 // Trail is the sequence of events of one run (a sandbox launch, a daemon's
-// life): they share metadata.correlation_uid and are numbered 1, 2, 3...
-// in metadata.sequence, without gaps. Emit on one Trail is serialised.
+// life): they share metadata.correlation_uid, are numbered 1, 2, 3... in
+// metadata.sequence without gaps, and are chained (package chain): each
+// carries the hash of the previous one and its own in
+// unmapped.sandtrail_integrity, and the run's last event, emitted with End,
+// states the count and is signed when the Emitter has a Signer. Emit and
+// End on one Trail are serialised.
 type Trail struct {
-	e   *Emitter
-	id  string
-	mu  sync.Mutex
-	seq int
+	e      *Emitter
+	id     string
+	mu     sync.Mutex
+	seq    int
+	sealer *chain.Sealer
+	err    error // the sealer could not be made (an invalid run id)
 }
 
 // Trail returns the trail of run id. Two Trail values for one id would
-// number independently: keep one per run.
-func (e *Emitter) Trail(id string) *Trail { return &Trail{e: e, id: id} }
+// number and chain independently: keep one per run.
+func (e *Emitter) Trail(id string) *Trail {
+	s, err := chain.NewSealer(id, e.cfg.Signer)
+	return &Trail{e: e, id: id, sealer: s, err: err}
+}
 
 // ID returns the run id (metadata.correlation_uid).
 func (t *Trail) ID() string { return t.id }
@@ -42,29 +52,50 @@ func (t *Trail) Seq() int {
 	return t.seq
 }
 
-// Emit stamps, validates and durably spools the events, in order, with one
-// fsync for the batch. It returns once they are on disk; publishing
-// happens in Run. If any event is invalid or the spool refuses the batch,
-// nothing of it is spooled, no sequence number is used, and the error says
-// which event and why.
+// Emit stamps, chains, validates and durably spools the events, in order,
+// with one fsync for the batch. It returns once they are on disk;
+// publishing happens in Run. If any event is invalid or the spool refuses
+// the batch, nothing of it is spooled, no sequence number is used, and the
+// error says which event and why.
 //
 // Emit sets on each event: metadata (version, uid unless set, product,
 // correlation_uid, sequence, log_name, profiles, extensions), time unless
-// set, and device unless set. It modifies the events it is given.
+// set, device unless set, and the integrity link. It modifies the events
+// it is given.
 func (t *Trail) Emit(ctx context.Context, evs ...schema.Event) error {
+	return t.emit(ctx, false, evs)
+}
+
+// End emits the run's last events, like Emit; the last of them closes the
+// trail: its link says final and the run's count, and is signed. Nothing
+// can be emitted on the Trail afterwards.
+func (t *Trail) End(ctx context.Context, evs ...schema.Event) error {
+	if len(evs) == 0 {
+		return errors.New("emitter: End needs the run's last event")
+	}
+	return t.emit(ctx, true, evs)
+}
+
+func (t *Trail) emit(ctx context.Context, end bool, evs []schema.Event) error {
 	e := t.e
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.err != nil {
+		return fmt.Errorf("emit: %w", t.err)
+	}
+	state := t.sealer.State()
 	records := make([][]byte, 0, len(evs))
 	for i, ev := range evs {
-		rec, err := e.stamp(ev, t.id, t.seq+1+i)
+		rec, err := e.stamp(ev, t.id, t.seq+1+i, t.sealer, end && i == len(evs)-1)
 		if err != nil {
+			t.sealer.Restore(state)
 			e.count(func(s *Stats) { s.Rejected += uint64(len(evs)) })
 			return fmt.Errorf("emit event %d of %d (%s): %w", i+1, len(evs), ev.ClassName(), err)
 		}
 		records = append(records, rec)
 	}
 	if err := e.spool.Append(ctx, records...); err != nil {
+		t.sealer.Restore(state)
 		e.count(func(s *Stats) { s.Rejected += uint64(len(evs)) })
 		return fmt.Errorf("emit: %w", err)
 	}
@@ -81,7 +112,7 @@ func (e *Emitter) count(f func(*Stats)) {
 
 // stamp fills the envelope and returns the spool record: the subject, the
 // message id and the validated encoding.
-func (e *Emitter) stamp(ev schema.Event, run string, seq int) ([]byte, error) {
+func (e *Emitter) stamp(ev schema.Event, run string, seq int, sealer *chain.Sealer, final bool) ([]byte, error) {
 	b := ev.EventBase()
 	now := e.cfg.Now()
 	if b.Time == 0 {
@@ -124,10 +155,13 @@ func (e *Emitter) stamp(ev schema.Event, run string, seq int) ([]byte, error) {
 	rec = append(rec, subject...)
 	rec = binary.AppendUvarint(rec, uint64(len(md.UID)))
 	rec = append(rec, md.UID...)
-	start := len(rec)
-	rec, err := ev.AppendJSON(rec)
+	encoded, err := ev.AppendJSON(make([]byte, 0, 2048))
 	if err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
+	}
+	start := len(rec)
+	if rec, err = sealer.AppendSeal(rec, encoded, final); err != nil {
+		return nil, fmt.Errorf("chain: %w", err)
 	}
 	if err := e.cfg.Validator.Validate(rec[start:]); err != nil {
 		return nil, err

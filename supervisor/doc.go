@@ -24,9 +24,12 @@ import (
 	"github.com/sandtrail/sandtrail/schema"
 )
 
-// Recorder makes events durable. Emit must return only once the events
-// are durable (an emitter.Trail spools them with one fsync); the events
-// are of one run, in order. It is called from one goroutine at a time.
+// Recorder makes the events of one run durable, in order (an
+// emitter.Trail spools them with one fsync). Emit and End must return only
+// once the events are durable. End records the run's last events: the last
+// of them closes the run's trail (its final count, its signature). It is
+// called from one goroutine at a time.
 type Recorder interface {
 	Emit(ctx context.Context, evs ...schema.Event) error
+	End(ctx context.Context, evs ...schema.Event) error
 }

@@ -166,7 +166,11 @@ func (l *launch) do(ctx context.Context) (*Result, error) {
 		evs = append(evs, l.run.processEvent(schema.ProcessActivityActivityIDLaunch, false, "LAUNCH_REFUSED",
 			"launch refused before exec: "+l.res.Reason))
 	}
-	if err := l.cfg.Recorder.Emit(ctx, evs...); err != nil {
+	record := l.cfg.Recorder.Emit
+	if l.res.Refused {
+		record = l.cfg.Recorder.End // LAUNCH_REFUSED is the run's last event
+	}
+	if err := record(ctx, evs...); err != nil {
 		l.abort(st)
 		return nil, fmt.Errorf("supervisor: record decisions; launch refused: %w", err)
 	}
@@ -237,7 +241,7 @@ func (l *launch) preflight(ctx context.Context) (refused bool, err error) {
 	l.res.ExitCode = ExitRefused
 	evs = append(evs, l.run.processEvent(schema.ProcessActivityActivityIDLaunch, false, "LAUNCH_REFUSED",
 		"launch refused before fork: "+l.res.Reason))
-	if err := l.cfg.Recorder.Emit(ctx, evs...); err != nil {
+	if err := l.cfg.Recorder.End(ctx, evs...); err != nil {
 		return true, fmt.Errorf("supervisor: record the refusal: %w", err)
 	}
 	return true, nil
@@ -273,7 +277,7 @@ func (l *launch) finish(ctx context.Context, last []schema.Event) (*Result, erro
 	if len(last) == 0 {
 		return l.res, nil
 	}
-	if err := l.cfg.Recorder.Emit(ctx, last...); err != nil {
+	if err := l.cfg.Recorder.End(ctx, last...); err != nil {
 		return l.res, fmt.Errorf("supervisor: record the end of run %s: %w", l.cfg.RunID, err)
 	}
 	return l.res, nil

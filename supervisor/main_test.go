@@ -95,6 +95,19 @@ type recorder struct {
 	data   [][]byte
 	errs   []error
 	fail   error
+	ended  bool
+}
+
+// End records the run's last events; the recorder also checks that
+// nothing follows them.
+func (r *recorder) End(ctx context.Context, evs ...schema.Event) error {
+	if err := r.Emit(ctx, evs...); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.ended = true
+	r.mu.Unlock()
+	return nil
 }
 
 func (r *recorder) Emit(_ context.Context, evs ...schema.Event) error {
@@ -102,6 +115,9 @@ func (r *recorder) Emit(_ context.Context, evs ...schema.Event) error {
 	defer r.mu.Unlock()
 	if r.fail != nil {
 		return r.fail
+	}
+	if r.ended {
+		r.errs = append(r.errs, fmt.Errorf("events %v recorded after the run ended", evs))
 	}
 	for _, ev := range evs {
 		b := ev.EventBase()

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sandtrail/sandtrail/bus"
+	"github.com/sandtrail/sandtrail/chain"
 )
 
 // Environment variables read by the commands.
@@ -17,7 +18,21 @@ const (
 	envNATSURL = "SANDTRAIL_NATS_URL"
 	envSpool   = "SANDTRAIL_SPOOL"
 	envLog     = "SANDTRAIL_LOG" // log level: debug, info, warn, error
+	envKey     = "SANDTRAIL_SIGNING_KEY"
 )
+
+// signingKeyFlag registers --signing-key (env SANDTRAIL_SIGNING_KEY).
+func signingKeyFlag(fs *flag.FlagSet) *string {
+	return fs.String("signing-key", os.Getenv(envKey), "ed25519 key (seed in hex or base64, nkey seed, or PKCS #8 PEM) that signs each run's last event (env "+envKey+"); default: trails are chained but unsigned")
+}
+
+// loadSigner loads the signing key named by --signing-key, if any.
+func loadSigner(path string) (*chain.Signer, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return chain.LoadSigner(path)
+}
 
 // natsFlags are the connection flags of every command that talks to NATS.
 type natsFlags struct {

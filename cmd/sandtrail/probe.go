@@ -42,7 +42,7 @@ func runProbe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	ev := probeEvent(rep)
-	if err := em.Trail("probe-"+newRunID()).Emit(ctx, ev); err != nil {
+	if err := em.Trail("probe-"+newRunID()).End(ctx, ev); err != nil {
 		_ = em.Close(context.Background())
 		return err
 	}

@@ -30,6 +30,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	spoolDir := fs.String("spool", defaultSpool(), "spool directory (env "+envSpool+")")
 	noPublish := fs.Bool("no-publish", false, "only spool the events; a later sandtrail process with the same spool publishes them")
 	flushWait := fs.Duration("flush", 2*time.Second, "how long to wait at exit for the bus to acknowledge the run's events (they stay spooled otherwise)")
+	keyFile := signingKeyFlag(fs)
 	var nf natsFlags
 	nf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -49,7 +50,12 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if id == "" {
 		id = newRunID()
 	}
-	cfg := emitter.Config{Spool: spool.Config{Dir: *spoolDir}, Host: emitter.DetectHost(), ProductVersion: buildVersion(), Logger: log}
+	signer, err := loadSigner(*keyFile)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "sandtrail: %v\n", err)
+		return &exitError{supervisor.ExitRefused}
+	}
+	cfg := emitter.Config{Spool: spool.Config{Dir: *spoolDir}, Host: emitter.DetectHost(), ProductVersion: buildVersion(), Logger: log, Signer: signer}
 	var stopPublish func()
 	if !*noPublish {
 		ncfg, err := nf.config("sandtrail-run")
@@ -63,7 +69,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		defer nc.Close()
-		js, err := jetstream.New(nc)
+		js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(5*time.Second)) // never leave a publish pending forever
 		if err != nil {
 			return err
 		}

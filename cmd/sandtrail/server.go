@@ -12,6 +12,7 @@ import (
 
 	"github.com/sandtrail/sandtrail/bus"
 	"github.com/sandtrail/sandtrail/bus/embedded"
+	"github.com/sandtrail/sandtrail/chain"
 	"github.com/sandtrail/sandtrail/emitter"
 	"github.com/sandtrail/sandtrail/emitter/spool"
 	"github.com/sandtrail/sandtrail/schema"
@@ -27,6 +28,7 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	spoolDir := fs.String("spool", defaultSpool(), "spool directory for the server's own lifecycle events (env "+envSpool+")")
 	maxBytes := fs.Int64("stream-max-bytes", bus.DefaultMaxBytes, "events stream size limit in bytes (-1: unlimited)")
 	maxAge := fs.Duration("stream-max-age", bus.DefaultMaxAge, "events stream age limit (-1: unlimited)")
+	keyFile := signingKeyFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -52,18 +54,22 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	if u := srv.MonitorURL(); u != "" {
 		fmt.Fprintf(e.stdout, "sandtrail server: monitoring on %s\n", u)
 	}
-	return serve(ctx, e, log, srv.ClientURL(), *spoolDir, bus.Streams{Events: bus.StreamConfig{MaxBytes: *maxBytes, MaxAge: *maxAge}})
+	signer, err := loadSigner(*keyFile)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, e, log, srv.ClientURL(), *spoolDir, signer, bus.Streams{Events: bus.StreamConfig{MaxBytes: *maxBytes, MaxAge: *maxAge}})
 }
 
 // serve connects to the server, ensures the streams, and records the
 // server's life as Application Lifecycle events until ctx ends.
-func serve(ctx context.Context, e *env, log zerolog.Logger, url, spoolDir string, streams bus.Streams) error {
+func serve(ctx context.Context, e *env, log zerolog.Logger, url, spoolDir string, signer *chain.Signer, streams bus.Streams) error {
 	nc, err := bus.Connect(ctx, bus.ConnConfig{URLs: []string{url}, Name: "sandtrail-server"}, log)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(5*time.Second)) // never leave a publish pending forever
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
@@ -72,7 +78,7 @@ func serve(ctx context.Context, e *env, log zerolog.Logger, url, spoolDir string
 	}
 	em, err := emitter.New(emitter.Config{
 		Spool: spool.Config{Dir: spoolDir}, Publisher: js, Host: emitter.DetectHost(),
-		ProductVersion: buildVersion(), Logger: log,
+		ProductVersion: buildVersion(), Logger: log, Signer: signer,
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -90,7 +96,7 @@ func serve(ctx context.Context, e *env, log zerolog.Logger, url, spoolDir string
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := trail.Emit(sctx, lifecycleEvent("sandtrail server", schema.ApplicationLifecycleActivityIDStop, true, "SERVER_STOPPED",
+	if err := trail.End(sctx, lifecycleEvent("sandtrail server", schema.ApplicationLifecycleActivityIDStop, true, "SERVER_STOPPED",
 		"sandtrail server stopping")); err != nil {
 		errs = append(errs, err)
 	}
