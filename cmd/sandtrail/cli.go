@@ -31,12 +31,16 @@ type command struct {
 
 func commands() []command {
 	cmds := []command{
+		{"demo", "the main job in one command: three sandboxes, NATS, the collector, an alert: sandtrail demo [--dir DIR]", runDemo},
 		{"validate", "check OCSF events (NDJSON, a JSON event or a JSON array) against sandtrail's schema", runValidate},
 		{"run", "run a command confined by a policy, every decision an OCSF event: sandtrail run [--policy FILE] -- COMMAND [ARG...]", runRun},
 		{"probe", "show what this host can confine (--json, --emit)", runProbe},
 		{"policy", "check policy files or show the effective policy: sandtrail policy check FILE... | show [FILE]", runPolicy},
 		{"schema", "export the JSON Schema documents: sandtrail schema export DIR", runSchema},
-		{"server", "run the embedded NATS JetStream server with sandtrail's streams", runServer},
+		{"server", "run the embedded NATS JetStream server with sandtrail's streams (--collect FILE: and the collector)", runServer},
+		{"collect", "export events to SIEMs and files: sandtrail collect --config FILE [--check]", runCollect},
+		{"replay", "read events back from the stream by time, run, class, severity or host: NDJSON, text or a per-run summary", runReplay},
+		{"verify", "prove runs' audit trails complete and untampered, on the stream or in exported NDJSON files", runVerify},
 		{"version", "print the version", runVersion},
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })

@@ -13,13 +13,14 @@ import (
 	"github.com/sandtrail/sandtrail/bus"
 	"github.com/sandtrail/sandtrail/bus/embedded"
 	"github.com/sandtrail/sandtrail/chain"
+	"github.com/sandtrail/sandtrail/collector"
 	"github.com/sandtrail/sandtrail/emitter"
 	"github.com/sandtrail/sandtrail/emitter/spool"
 	"github.com/sandtrail/sandtrail/schema"
 )
 
 func runServer(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "server", "[--listen ADDR] [--store DIR] [--monitor ADDR] [--config FILE]")
+	fs := newFlags(e, "server", "[--listen ADDR] [--store DIR] [--monitor ADDR] [--config FILE] [--collect FILE]")
 	listen := fs.String("listen", embedded.DefaultListen, "client address host:port (port 0 picks a free one)")
 	store := fs.String("store", filepath.Join(stateDir(), "nats"), "JetStream store directory")
 	monitor := fs.String("monitor", "", "HTTP monitoring address host:port (default: none)")
@@ -29,11 +30,21 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	maxBytes := fs.Int64("stream-max-bytes", bus.DefaultMaxBytes, "events stream size limit in bytes (-1: unlimited)")
 	maxAge := fs.Duration("stream-max-age", bus.DefaultMaxAge, "events stream age limit (-1: unlimited)")
 	keyFile := signingKeyFlag(fs)
+	collectFile := fs.String("collect", "", "also run the collector in-process, configured by FILE (its nats URLs are replaced by this server's)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("server: unexpected argument %q", fs.Arg(0))
+	}
+	var cfile *collector.File
+	if *collectFile != "" {
+		f, err := loadCollectorFile(e, *collectFile)
+		if err != nil {
+			fmt.Fprintln(e.stderr, err)
+			return &exitError{exitFailure}
+		}
+		cfile = f
 	}
 	log := newLogger(e, zerolog.InfoLevel)
 	srv, err := embedded.Start(ctx, embedded.Config{
@@ -58,7 +69,15 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, e, log, srv.ClientURL(), *spoolDir, signer, bus.Streams{Events: bus.StreamConfig{MaxBytes: *maxBytes, MaxAge: *maxAge}})
+	streams := bus.Streams{Events: bus.StreamConfig{MaxBytes: *maxBytes, MaxAge: *maxAge}}
+	if cfile != nil {
+		stop, err := collectInProcess(ctx, e, log, cfile, srv.ClientURL(), streams)
+		if err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+		defer stop() // before the NATS server shuts down
+	}
+	return serve(ctx, e, log, srv.ClientURL(), *spoolDir, signer, streams)
 }
 
 // serve connects to the server, ensures the streams, and records the
