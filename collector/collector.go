@@ -62,11 +62,12 @@ import (
 // events come back after AckWait, or at once when the collector stopped
 // cleanly) nor for events a receiver refused one by one.
 type Collector struct {
-	cfg   Config
-	log   zerolog.Logger
-	m     *metrics
-	sinks []*runner
-	trail *trail
+	cfg      Config
+	log      zerolog.Logger
+	m        *metrics
+	sinks    []*runner
+	trail    *trail // the collector's lifecycle, on the events stream
+	dlqTrail *trail // its dead letters, a run of their own on the dead-letter stream
 
 	unregister func()
 
@@ -93,7 +94,12 @@ func New(cfg Config) (*Collector, error) {
 		cfg.RunID = "collector-" + u.String()
 	}
 	c := &Collector{cfg: cfg, log: cfg.Logger.With().Str("component", "collector").Logger(), m: newMetrics()}
-	c.trail = &trail{cfg: &c.cfg}
+	if c.trail, err = newTrail(&c.cfg, c.cfg.RunID); err != nil {
+		return nil, fmt.Errorf("collector: %w", err)
+	}
+	if c.dlqTrail, err = newTrail(&c.cfg, c.cfg.RunID+"/dlq"); err != nil {
+		return nil, fmt.Errorf("collector: %w", err)
+	}
 	for _, s := range cfg.Sinks {
 		c.sinks = append(c.sinks, &runner{
 			c:   c,

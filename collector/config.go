@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sandtrail/sandtrail/bus"
+	"github.com/sandtrail/sandtrail/chain"
 	"github.com/sandtrail/sandtrail/schema"
 )
 
@@ -86,6 +87,9 @@ type Config struct {
 	// Actor is the actor of the collector's own events (this process).
 	// Default: none.
 	Actor *schema.Actor
+	// Signer signs the last event of the collector's own trail (its stop).
+	// Default: none; the trail is still chained and counted.
+	Signer *chain.Signer
 	// ProductVersion is metadata.product.version. Default "devel".
 	ProductVersion string
 	// Now is the clock for the collector's own events and for health.

@@ -19,15 +19,16 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sandtrail/sandtrail/bus"
+	"github.com/sandtrail/sandtrail/chain"
 	"github.com/sandtrail/sandtrail/schema"
 )
 
-// The collector's own events form one trail (EVENTS.md): correlation_uid is
-// Config.RunID and metadata.sequence counts 1, 2, 3... across its
-// lifecycle events (in the events stream) and its dead letters (in the
-// dead-letter stream). A dead letter the stream drops as a duplicate gives
-// its number back, so the trail has no gaps unless a publish fails after
-// the server stored it.
+// The collector's own events form two trails (EVENTS.md), one per stream:
+// its lifecycle events in the events stream (correlation_uid Config.RunID)
+// and its dead letters in the dead-letter stream (Config.RunID + "/dlq");
+// metadata.sequence counts 1, 2, 3... in each. A dead letter the stream
+// drops as a duplicate gives its number back, so a trail has no gaps
+// unless a publish fails after the server stored it.
 
 // reason says why a message went to the dead-letter stream; it is the last
 // token of the dead letter's subject (sandtrail.dlq.<reason>) and, in
@@ -139,11 +140,24 @@ func (d *deadLetter) uid() string {
 // sink's reason may quote a whole HTTP response.
 const maxMessage = 4 << 10
 
-// trail numbers and publishes the collector's own events.
+// trail numbers, chains (package chain) and publishes the collector's own
+// events of one run: its lifecycle on the events stream, its dead letters
+// on the dead-letter stream, each a run of its own so that each stream
+// holds complete trails.
 type trail struct {
-	cfg *Config
-	mu  sync.Mutex
-	seq int
+	cfg    *Config
+	run    string
+	mu     sync.Mutex
+	seq    int
+	sealer *chain.Sealer
+}
+
+func newTrail(cfg *Config, run string) (*trail, error) {
+	s, err := chain.NewSealer(run, cfg.Signer)
+	if err != nil {
+		return nil, err
+	}
+	return &trail{cfg: cfg, run: run, sealer: s}, nil
 }
 
 // stamp fills the envelope of one of the collector's events.
@@ -154,7 +168,7 @@ func (t *trail) stamp(ev schema.Event, uid, code, subject string, seq int) {
 		Version:        schema.Version,
 		UID:            uid,
 		Product:        &schema.Product{Name: "sandtrail", VendorName: "sandtrail", Version: t.cfg.ProductVersion},
-		CorrelationUID: t.cfg.RunID,
+		CorrelationUID: t.run,
 		Sequence:       schema.Ptr(seq),
 		EventCode:      code,
 		LogName:        subject,
@@ -166,18 +180,24 @@ func (t *trail) stamp(ev schema.Event, uid, code, subject string, seq int) {
 // publish numbers, encodes, validates and publishes one event, waiting
 // for the stream's acknowledgement. build fills the event for a sequence
 // number.
-func (t *trail) publish(ctx context.Context, stream, subject, msgID string, hdr nats.Header, build func(seq int) (schema.Event, error)) error {
+func (t *trail) publish(ctx context.Context, stream, subject, msgID string, hdr nats.Header, final bool, build func(seq int) (schema.Event, error)) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ev, err := build(t.seq + 1)
 	if err != nil {
 		return err
 	}
-	data, err := ev.AppendJSON(nil)
+	encoded, err := ev.AppendJSON(nil)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", ev.ClassName(), err)
 	}
+	state := t.sealer.State()
+	data, err := t.sealer.Seal(encoded, final)
+	if err != nil {
+		return fmt.Errorf("chain %s: %w", ev.ClassName(), err)
+	}
 	if err := schema.Validate(data); err != nil {
+		t.sealer.Restore(state)
 		return fmt.Errorf("validate %s: %w", ev.ClassName(), err)
 	}
 	msg := &nats.Msg{Subject: subject, Data: data, Header: hdr}
@@ -188,7 +208,9 @@ func (t *trail) publish(ctx context.Context, stream, subject, msgID string, hdr 
 		t.seq++
 		return fmt.Errorf("publish %s: %w", subject, err)
 	}
-	if !ack.Duplicate {
+	if ack.Duplicate {
+		t.sealer.Restore(state) // the stream already holds this one: the number is not used
+	} else {
 		t.seq++
 	}
 	return nil
@@ -205,7 +227,8 @@ func (t *trail) lifecycle(ctx context.Context, activity schema.ApplicationLifecy
 	if err != nil {
 		return err
 	}
-	return t.publish(ctx, t.cfg.Stream, subject, u.String(), nil, func(seq int) (schema.Event, error) {
+	final := activity == schema.ApplicationLifecycleActivityIDStop // the collector's last event closes its trail
+	return t.publish(ctx, t.cfg.Stream, subject, u.String(), nil, final, func(seq int) (schema.Event, error) {
 		ev := schema.NewApplicationLifecycle(activity)
 		ev.SeverityID = schema.SeverityIDInformational
 		ev.StatusID = schema.ApplicationLifecycleStatusIDSuccess
@@ -231,7 +254,7 @@ func (t *trail) deadLetter(ctx context.Context, d *deadLetter) error {
 		hdr.Set(HeaderSink, d.sink)
 	}
 	uid := d.uid()
-	return t.publish(ctx, t.cfg.DLQStream, subject, d.msgID(), hdr, func(seq int) (schema.Event, error) {
+	return t.publish(ctx, t.cfg.DLQStream, subject, d.msgID(), hdr, false, func(seq int) (schema.Event, error) {
 		limit := t.cfg.RawDataMax
 		// The limits make a dead letter far smaller than 1 MiB; halving is
 		// the safety net should a future field make it larger.

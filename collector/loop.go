@@ -397,7 +397,7 @@ func (r *runner) deadLetter(soft, hard context.Context, m jetstream.Msg, md *jet
 	}
 	for attempt := 0; ; attempt++ {
 		ctx, cancel := context.WithTimeout(hard, 10*time.Second)
-		err := r.c.trail.deadLetter(ctx, d)
+		err := r.c.dlqTrail.deadLetter(ctx, d)
 		cancel()
 		if err == nil {
 			break

@@ -31,6 +31,8 @@ import (
 	"github.com/sandtrail/sandtrail/collector/alert"
 	"github.com/sandtrail/sandtrail/collector/ndjson"
 	"github.com/sandtrail/sandtrail/collector/stdout"
+	"github.com/sandtrail/sandtrail/emitter"
+	"github.com/sandtrail/sandtrail/emitter/spool"
 )
 
 // scenario is one sandbox the demo runs.
@@ -155,7 +157,12 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		runs = append(runs, r)
 	}
 
-	// 5. Wait until the collector delivered every run's trail.
+	// 5. Publish anything a run left in the spool (its bus acknowledgement
+	// took longer than its --flush), then wait until the collector
+	// delivered every run's trail.
+	if err := drainSpool(ctx, js, filepath.Join(dir, "spool"), log); err != nil {
+		return err
+	}
 	ui.step("waiting for the collector to deliver every event")
 	deadline := time.Now().Add(30 * time.Second)
 	var trails map[string]*trailSummary
@@ -248,7 +255,7 @@ func demoLaunch(ctx context.Context, dir, url, keyFile string, r demoRun, root b
 	if err != nil {
 		return 0, "", err
 	}
-	args := []string{"run", "--nats", url, "--spool", filepath.Join(dir, "spool"), "--run-id", r.id, "--policy", pfile, "--signing-key", keyFile, "--"}
+	args := []string{"run", "--nats", url, "--spool", filepath.Join(dir, "spool"), "--run-id", r.id, "--policy", pfile, "--signing-key", keyFile, "--flush", "15s", "--"}
 	args = append(args, r.command...)
 	if r.dropSetpcap && root {
 		args = append([]string{withoutSetpcap}, args...)
@@ -391,4 +398,31 @@ func demoKeys(dir string) (keyFile, pubFile string, err error) {
 		return "", "", err
 	}
 	return keyFile, pubFile, nil
+}
+
+// drainSpool publishes what sandtrail run processes left in the spool, as
+// the next sandtrail process with that spool always does.
+func drainSpool(ctx context.Context, js jetstream.JetStream, dir string, log zerolog.Logger) error {
+	em, err := emitter.New(emitter.Config{Spool: spool.Config{Dir: dir}, Publisher: js, Logger: log})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = em.Run(rctx) }()
+	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer fcancel()
+	// Flush fails while Run has not started yet: try until the deadline.
+	for err = em.Flush(fctx); err != nil && fctx.Err() == nil; err = em.Flush(fctx) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if cerr := em.Close(fctx); err == nil {
+		err = cerr
+	}
+	cancel()
+	<-done
+	if err != nil {
+		return fmt.Errorf("demo: publish the spool: %w", err)
+	}
+	return nil
 }
