@@ -160,6 +160,12 @@ func TestAuthConfPermissions(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantViolation(t, colNC, "publish", "sandtrail.events.x")
+		for _, subject := range []string{"sandtrail.events.2004.4.host", "sandtrail.events.2003.1.host"} {
+			if err := colNC.Publish(subject, []byte(`{}`)); err != nil {
+				t.Fatal(err)
+			}
+			wantViolation(t, colNC, "publish", subject)
+		}
 
 		if n := streamInfo(t, ctx, sup, bus.EventsStream).State.Msgs; n != 1 {
 			t.Errorf("events stream: got %d messages, want 1 (only the supervisor's)", n)
