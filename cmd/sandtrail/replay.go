@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/sandtrail/sandtrail/collector"
 	"io"
 	"os"
 	"strconv"
@@ -105,9 +106,6 @@ func runReplay(ctx context.Context, e *env, args []string) error {
 	if err := flt.Validate(); err != nil {
 		return usagef("%s", strings.TrimPrefix(err.Error(), "replay: "))
 	}
-	if *to != "" {
-		return usagef("replay: --to is not available yet: this build has no collector config loader or sinks to re-export with; write NDJSON instead (sandtrail replay ... > FILE)")
-	}
 	var out output
 	switch *format {
 	case "ndjson":
@@ -124,6 +122,13 @@ func runReplay(ctx context.Context, e *env, args []string) error {
 		out = &summaryOutput{s: replay.NewSummary(vcfg), filtered: filteredByMore(flt), checked: *keyFile != ""}
 	default:
 		return usagef("replay: unknown format %q (ndjson, text or summary)", *format)
+	}
+	if *to != "" {
+		exp, err := newExportOutput(e, *to)
+		if err != nil {
+			return err
+		}
+		out = exp
 	}
 	nc, js, err := rf.connect(ctx, e, "sandtrail-replay")
 	if err != nil {
@@ -435,4 +440,93 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// exportOutput re-exports replayed events to the sinks of a collector
+// config file (--to), idempotent by metadata.uid.
+type exportOutput struct {
+	e     *env
+	sinks []collector.SinkConfig
+	stats []replay.ExportStats
+}
+
+func newExportOutput(e *env, file string) (*exportOutput, error) {
+	f, err := loadCollectorFile(e, file)
+	if err != nil {
+		return nil, err
+	}
+	log := newLogger(e, zerolog.WarnLevel)
+	types := sinkTypes()
+	x := &exportOutput{e: e}
+	for _, s := range f.Sinks {
+		sink, err := types[s.Type](e, log.With().Str("sink", s.Name).Logger(), s.Settings, f.Name, true)
+		if err != nil {
+			_ = x.finish(nil)
+			return nil, fmt.Errorf("replay: sink %s (%s): %w", s.Name, s.Type, err)
+		}
+		x.sinks = append(x.sinks, s.SinkConfig(sink))
+	}
+	x.stats = make([]replay.ExportStats, len(x.sinks))
+	return x, nil
+}
+
+func (x *exportOutput) write(_ *bufio.Writer, ms []replay.Message) error {
+	for i, s := range x.sinks {
+		sel := ms
+		if subjects, err := s.Filter.Subjects(); err == nil && len(subjects) > 0 {
+			sel = nil
+			for _, m := range ms {
+				if matchesAny(m.Subject, subjects) {
+					sel = append(sel, m)
+				}
+			}
+		}
+		if len(sel) == 0 {
+			continue
+		}
+		if err := replay.Export(context.Background(), s.Sink, sel, replay.ExportConfig{}, &x.stats[i]); err != nil {
+			return fmt.Errorf("replay: sink %s: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+func (x *exportOutput) finish(*bufio.Writer) error {
+	var errs []error
+	for i, s := range x.sinks {
+		if err := s.Sink.Close(context.Background()); err != nil {
+			errs = append(errs, fmt.Errorf("replay: close sink %s: %w", s.Name, err))
+		}
+		if i < len(x.stats) {
+			fmt.Fprintf(x.e.stderr, "sandtrail: replay: sink %s: %d delivered, %d rejected\n", s.Name, x.stats[i].Delivered, x.stats[i].Rejected)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// matchesAny reports whether a subject matches one of the NATS subject
+// filters (tokens, with * and a trailing >).
+func matchesAny(subject string, filters []string) bool {
+	st := strings.Split(subject, ".")
+	for _, f := range filters {
+		ft := strings.Split(f, ".")
+		ok := true
+		for i, tok := range ft {
+			if tok == ">" {
+				ok = i < len(st)
+				break
+			}
+			if i >= len(st) || (tok != "*" && tok != st[i]) {
+				ok = false
+				break
+			}
+			if i == len(ft)-1 && len(st) != len(ft) {
+				ok = false
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }
