@@ -46,7 +46,7 @@ func interleave(runs ...[]collector.Event) []collector.Event {
 	}
 }
 
-// A sink that fails for a while (longer than AckWait) and recovers gets
+// A sink that is down for 30 s (far longer than AckWait) and recovers gets
 // every event exactly once here, in order within each run: the failed
 // batch is held and kept alive with in-progress acknowledgements, not
 // redelivered behind later events.
@@ -73,7 +73,13 @@ func TestAtLeastOnceThroughOutage(t *testing.T) {
 	if err := c.Health(); !strings.Contains(err.Error(), "flaky: receiver unreachable") {
 		t.Errorf("Health: %v; want the sink's reason", err)
 	}
-	time.Sleep(2500 * time.Millisecond) // over twice AckWait: held messages must not come back
+	// The outage is 30 s, thirty times AckWait: held messages must
+	// be kept alive and must not come back behind later ones.
+	outage := 30 * time.Second
+	if testing.Short() {
+		outage = 2500 * time.Millisecond
+	}
+	time.Sleep(outage)
 	fl.down.Store(false)
 
 	waitFor(t, 30*time.Second, "every event", func() bool { return hasAll(readNDJSON(t, dir), want) == 0 })

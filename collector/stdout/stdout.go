@@ -186,8 +186,9 @@ func control(d details) string {
 	if d.Compliance.Control != "" {
 		return d.Compliance.Control
 	}
-	if i := strings.LastIndexByte(d.FindingInfo.UID, '/'); i >= 0 {
-		return d.FindingInfo.UID[i+1:]
+	// sandtrail's finding uids are <run>/<control>[/<verdict>].
+	if parts := strings.Split(d.FindingInfo.UID, "/"); len(parts) >= 2 {
+		return parts[1]
 	}
 	return ""
 }
