@@ -179,3 +179,61 @@ func bufioDiscard(sc *bufio.Scanner) (int, error) {
 	}
 	return n, sc.Err()
 }
+
+// TestIntegrationSupervisorDeath: when the supervisor dies (SIGKILL, no
+// chance to clean up), the sandboxed process dies with it.
+func TestIntegrationSupervisorDeath(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (CI runs as root): the default policy drops privileges for real")
+	}
+	bin := buildBinary(t)
+	marker := "31337" // a sleep argument nothing else uses
+	for _, policyArgs := range [][]string{nil, {"--policy", writePolicy(t, "name: no-pidns\nversion: \"1\"\ncontrols:\n  namespaces:\n    mode: off\n")}} {
+		args := append([]string{"run", "--no-publish", "--spool", t.TempDir()}, policyArgs...)
+		cmd := exec.Command(bin, append(args, "--", "/bin/sleep", marker)...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for sleepers(marker) == 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if sleepers(marker) == 0 {
+			_ = cmd.Process.Kill()
+			t.Fatal("the sandboxed sleep never started")
+		}
+		_ = cmd.Process.Signal(os.Kill)
+		_ = cmd.Wait()
+		deadline = time.Now().Add(5 * time.Second)
+		for sleepers(marker) > 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if n := sleepers(marker); n > 0 {
+			t.Errorf("policy %v: %d sandboxed processes outlived their supervisor", policyArgs, n)
+		}
+	}
+}
+
+func writePolicy(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// sleepers counts live processes running "sleep <marker>".
+func sleepers(marker string) int {
+	n := 0
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, _ := os.ReadFile(p)
+		if string(b) == "/bin/sleep\x00"+marker+"\x00" {
+			if st, err := os.ReadFile(filepath.Join(filepath.Dir(p), "stat")); err == nil && !strings.Contains(string(st), ") Z ") {
+				n++
+			}
+		}
+	}
+	return n
+}
