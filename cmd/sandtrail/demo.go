@@ -207,7 +207,9 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "  the key that signed each run's last event  %s (public: %s)\n", keyFile, pubFile)
 	ui.title("try next")
 	fmt.Fprintf(e.stdout, "  sandtrail validate %s/*.ndjson\n", eventsDir)
-	fmt.Fprintf(e.stdout, "  sandtrail verify --key %s %s/*.ndjson\n", pubFile, eventsDir)
+	fmt.Fprintf(e.stdout, "  sandtrail verify --key %s --run %s %s/*.ndjson\n", pubFile, runs[1].id, eventsDir)
+	fmt.Fprintf(e.stdout, "      (without --run, verify also reports the collector's own trail as unfinished: its stop\n")
+	fmt.Fprintf(e.stdout, "       event is published after its sinks closed, so it is in the stream, not in these files)\n")
 	fmt.Fprintf(e.stdout, "  sandtrail server --store %s --listen 127.0.0.1:4222 &   # then:\n", filepath.Join(dir, "nats"))
 	fmt.Fprintf(e.stdout, "  sandtrail replay --run %s\n", runs[1].id)
 	return nil
