@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sandtrail/sandtrail/bus"
+	"github.com/sandtrail/sandtrail/chain"
 	"github.com/sandtrail/sandtrail/collector"
 	"github.com/sandtrail/sandtrail/collector/alert"
 	"github.com/sandtrail/sandtrail/collector/elastic"
@@ -85,6 +86,7 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "collect", "--config FILE [--check] | --check FILE")
 	config := fs.String("config", "", "collector configuration file (YAML; see docs/examples/collector.yaml)")
 	check := fs.Bool("check", false, "check the configuration file strictly and exit (reads no secret, opens nothing)")
+	keyFile := signingKeyFlag(fs)
 	var nf natsFlags
 	nf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -120,7 +122,11 @@ func runCollect(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("collect: %w", err)
 	}
 	log := newLogger(e, zerolog.InfoLevel)
-	return collect(ctx, e, log, f, conn)
+	signer, err := loadSigner(*keyFile)
+	if err != nil {
+		return fmt.Errorf("collect: %w", err)
+	}
+	return collect(ctx, e, log, f, conn, signer)
 }
 
 // loadCollectorFile reads and checks a collector file, sink sections
@@ -253,7 +259,7 @@ func secretFrom(file, envName string) (bus.Secret, error) {
 
 // collect builds the sinks, connects and runs the collector until ctx
 // ends, serving /metrics and /healthz if the file asks.
-func collect(ctx context.Context, e *env, log zerolog.Logger, f *collector.File, conn bus.ConnConfig) (err error) {
+func collect(ctx context.Context, e *env, log zerolog.Logger, f *collector.File, conn bus.ConnConfig, signer *chain.Signer) (err error) {
 	types := sinkTypes()
 	var sinks []collector.SinkConfig
 	defer func() {
@@ -285,7 +291,7 @@ func collect(ctx context.Context, e *env, log zerolog.Logger, f *collector.File,
 		JetStream: js, Stream: f.NATS.Stream, DLQStream: f.NATS.DLQStream, Sinks: sinks,
 		RawDataMax: f.Collector.RawDataMax, DrainTimeout: f.Collector.DrainTimeout, MaxFailing: f.Health.MaxFailing,
 		Device: hostDevice(emitter.DetectHost()), Actor: &schema.Actor{Process: selfProcess()},
-		ProductVersion: buildVersion(), Logger: log,
+		ProductVersion: buildVersion(), Logger: log, Signer: signer,
 	})
 	if err != nil {
 		return fmt.Errorf("collect: %w", err)
@@ -350,7 +356,7 @@ func hostDevice(h emitter.Host) *schema.Device {
 // collectInProcess runs the collector of `sandtrail server --collect` on
 // the embedded server at url, once the streams exist. stop ends it and
 // waits for it.
-func collectInProcess(ctx context.Context, e *env, log zerolog.Logger, f *collector.File, url string, streams bus.Streams) (stop func(), err error) {
+func collectInProcess(ctx context.Context, e *env, log zerolog.Logger, f *collector.File, url string, streams bus.Streams, signer *chain.Signer) (stop func(), err error) {
 	conn, err := collectorConn(f, &natsFlags{urls: url}, map[string]bool{"nats": true})
 	if err != nil {
 		return nil, err
@@ -370,7 +376,7 @@ func collectInProcess(ctx context.Context, e *env, log zerolog.Logger, f *collec
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	clog := log.With().Str("component", "collector").Logger()
-	go func() { done <- collect(cctx, e, clog, f, conn) }()
+	go func() { done <- collect(cctx, e, clog, f, conn, signer) }()
 	return func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -71,7 +71,7 @@ func runServer(ctx context.Context, e *env, args []string) error {
 	}
 	streams := bus.Streams{Events: bus.StreamConfig{MaxBytes: *maxBytes, MaxAge: *maxAge}}
 	if cfile != nil {
-		stop, err := collectInProcess(ctx, e, log, cfile, srv.ClientURL(), streams)
+		stop, err := collectInProcess(ctx, e, log, cfile, srv.ClientURL(), streams, signer)
 		if err != nil {
 			return fmt.Errorf("server: %w", err)
 		}
