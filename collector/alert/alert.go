@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sandtrail/sandtrail/collector"
+	"github.com/sandtrail/sandtrail/collector/internal/transport"
 )
 
 var (
@@ -31,7 +32,7 @@ const remember = 10 * time.Minute
 type Sink struct {
 	cfg      Config // with defaults
 	endpoint string
-	token    token
+	token    transport.Secret // empty: no Authorization
 	client   *http.Client
 
 	// writing is the write lock (a one-slot channel, so that Close can stop
@@ -74,13 +75,11 @@ func New(cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("alert: config: %w", err)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tlsCfg
 	return &Sink{
 		cfg:      cfg,
 		endpoint: endpoint,
 		token:    tok,
-		client:   &http.Client{Transport: tr},
+		client:   transport.NewClient(tlsCfg),
 		writing:  make(chan struct{}, 1),
 		groups:   map[string]*group{},
 		alerted:  map[string]*group{},

@@ -2,17 +2,17 @@ package alert
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"path"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sandtrail/sandtrail/collector/internal/transport"
 )
 
 // Defaults of [Config].
@@ -189,19 +189,10 @@ var ownLabels = []string{"alertname", "run", "host", "policy", "severity"}
 func (c *Config) validate() (string, error) {
 	var errs []error
 	var endpoint string
-	u, err := url.Parse(c.URL)
-	switch {
-	case c.URL == "":
-		errs = append(errs, errors.New("url is required"))
-	case err != nil:
-		errs = append(errs, fmt.Errorf("url: %w", err))
-	case u.Scheme != "http" && u.Scheme != "https":
-		errs = append(errs, fmt.Errorf("url %q: scheme must be http or https", c.URL))
-	case u.Host == "":
-		errs = append(errs, fmt.Errorf("url %q: no host", c.URL))
-	case u.User != nil:
-		errs = append(errs, fmt.Errorf("url %q: must not carry credentials; use token_file or token_env", u.Redacted()))
-	default:
+	u, err := transport.ParseURL(c.URL, "use token_file or token_env")
+	if err != nil {
+		errs = append(errs, err)
+	} else {
 		endpoint = c.URL
 		if c.Mode == ModeAlertmanager {
 			v := *u
@@ -244,39 +235,20 @@ func (c *Config) validate() (string, error) {
 	return endpoint, errors.Join(errs...)
 }
 
-// token is a bearer token; it prints as [REDACTED].
-type token string
-
-func (token) String() string           { return "[REDACTED]" }
-func (token) LogValue() slog.Value     { return slog.StringValue("[REDACTED]") }
-func (token) GoString() string         { return "[REDACTED]" }
-func (t token) header() (string, bool) { return "Bearer " + string(t), t != "" }
-
-// readToken reads the token from a file or an environment variable, or
-// returns "" when neither is set.
-func readToken(file, env string) (token, error) {
-	switch {
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("token_file: %w", err)
-		}
-		s := strings.TrimSpace(string(b))
-		if s == "" {
-			return "", fmt.Errorf("token_file %s is empty", file)
-		}
-		return token(s), nil
-	case env != "":
-		s, ok := os.LookupEnv(env)
-		if !ok {
-			return "", fmt.Errorf("token_env: environment variable %s is not set", env)
-		}
-		if s = strings.TrimSpace(s); s == "" {
-			return "", fmt.Errorf("token_env: environment variable %s is empty", env)
-		}
-		return token(s), nil
+// readToken reads the bearer token from a file or an environment variable,
+// or returns "" when neither is set.
+func readToken(file, env string) (transport.Secret, error) {
+	if file == "" && env == "" {
+		return "", nil
 	}
-	return "", nil
+	s, err := transport.ReadSecret(file, env)
+	switch {
+	case err != nil && file != "":
+		return "", fmt.Errorf("token_file: %w", err)
+	case err != nil:
+		return "", fmt.Errorf("token_env: %w", err)
+	}
+	return transport.Secret(s), nil
 }
 
 // tlsConfig builds the client TLS configuration, or nil for the defaults.
@@ -284,24 +256,5 @@ func (t TLSConfig) tlsConfig() (*tls.Config, error) {
 	if t == (TLSConfig{}) {
 		return nil, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file %s: no PEM certificate", t.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls: client certificate %s: %w", t.CertFile, err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
+	return transport.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile}.Config()
 }

@@ -5,11 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sandtrail/sandtrail/collector/internal/transport"
 )
 
 // PayloadVersion is the version of the webhook document.
@@ -102,23 +102,21 @@ func (s *Sink) post(ctx context.Context, body []byte) *postError {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "sandtrail-collector")
-	if h, ok := s.token.header(); ok {
-		req.Header.Set("Authorization", h)
+	if s.token != "" {
+		req.Header.Set("Authorization", s.token.Header("Bearer"))
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return &postError{reason: fmt.Sprintf("alert: POST %s: %v", s.endpoint, err)}
 	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+	msg, _ := transport.ReadBody(resp, 512)
 	if resp.StatusCode/100 == 2 {
 		return nil
 	}
 	e := &postError{reason: fmt.Sprintf("alert: POST %s: %s: %s", s.endpoint, resp.Status, strings.TrimSpace(string(msg)))}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		e.after = retryAfter(resp.Header.Get("Retry-After"), s.cfg.Now())
+		e.after = transport.RetryAfter(resp.Header, s.cfg.Now())
 	default:
 		// A 4xx other than 429 will not pass without a change at the
 		// receiver; the events stay Retry, so they reach the dead-letter
@@ -126,18 +124,4 @@ func (s *Sink) post(ctx context.Context, body []byte) *postError {
 		e.reason += " (the receiver refuses the request; fix its configuration)"
 	}
 	return e
-}
-
-// retryAfter parses a Retry-After header: seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }

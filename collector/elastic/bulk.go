@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sandtrail/sandtrail/collector"
+	"github.com/sandtrail/sandtrail/collector/internal/transport"
 )
 
 // maxResponse bounds how much of a bulk response is read: a response item
@@ -43,10 +43,10 @@ func (w *write) post(ctx context.Context, idx []int) {
 	case status == http.StatusRequestEntityTooLarge:
 		w.set(idx, collector.Outcome{Status: collector.Reject, Reason: "elastic: the event alone is larger than the cluster accepts: " + describe(status, body)})
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		w.set(idx, collector.Outcome{Status: collector.Retry, RetryAfter: retryAfter(h, time.Now()),
+		w.set(idx, collector.Outcome{Status: collector.Retry, RetryAfter: transport.RetryAfter(h, time.Now()),
 			Reason: "elastic: the cluster refused the credentials (check username/password or the API key and its privileges on the index); events kept for retry: " + describe(status, body)})
 	default:
-		w.set(idx, collector.Outcome{Status: collector.Retry, RetryAfter: retryAfter(h, time.Now()),
+		w.set(idx, collector.Outcome{Status: collector.Retry, RetryAfter: transport.RetryAfter(h, time.Now()),
 			Reason: "elastic: bulk request refused: " + describe(status, body)})
 	}
 }
@@ -84,14 +84,12 @@ func (w *write) send(ctx context.Context, idx []int) (int, http.Header, []byte, 
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, nil, nil, requestErr(ctx, err)
+		return 0, nil, nil, transport.RequestErr(ctx, err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	b, err := transport.ReadBody(resp, maxResponse)
 	if err != nil {
-		return 0, nil, nil, requestErr(ctx, err)
+		return 0, nil, nil, transport.RequestErr(ctx, err)
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
 	return resp.StatusCode, resp.Header, b, nil
 }
 
@@ -130,7 +128,7 @@ func (e *bulkError) String() string {
 func (w *write) items(idx []int, body []byte) {
 	var r bulkResponse
 	if err := json.Unmarshal(body, &r); err != nil {
-		w.set(idx, collector.Outcome{Status: collector.Retry, Reason: fmt.Sprintf("elastic: unreadable bulk response (%v): %q", err, truncate(string(body), 200))})
+		w.set(idx, collector.Outcome{Status: collector.Retry, Reason: fmt.Sprintf("elastic: unreadable bulk response (%v): %q", err, transport.Truncate(string(body), 200))})
 		return
 	}
 	if len(r.Items) != len(idx) {
@@ -188,41 +186,7 @@ func describe(status int, body []byte) string {
 		}
 	}
 	if t := strings.TrimSpace(string(body)); t != "" {
-		s += " " + strconv.Quote(truncate(t, 200))
+		s += " " + strconv.Quote(transport.Truncate(t, 200))
 	}
 	return s
-}
-
-// requestErr prefers the cause of ctx (ErrClosed, the caller's
-// cancellation) over the transport's wrapping of it.
-func requestErr(ctx context.Context, err error) error {
-	if cause := context.Cause(ctx); cause != nil {
-		return cause
-	}
-	return err
-}
-
-// retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

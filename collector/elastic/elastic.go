@@ -49,10 +49,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/sandtrail/sandtrail/collector"
+	"github.com/sandtrail/sandtrail/collector/internal/transport"
 )
 
 // ErrClosed is the cause of a Write cut short by Close, and the reason of
@@ -63,24 +63,16 @@ var ErrClosed = errors.New("elastic: sink closed")
 // concurrent use, though the collector calls Write from one goroutine at a
 // time.
 type Sink struct {
-	cfg    Config // with defaults applied
-	addTS  bool   // *cfg.AddTimestamp, read once: the caller keeps its pointer
-	bulk   string // the _bulk URL
-	auth   secret // the Authorization header value, or empty
+	cfg    Config           // with defaults applied
+	addTS  bool             // *cfg.AddTimestamp, read once: the caller keeps its pointer
+	bulk   string           // the _bulk URL
+	auth   transport.Secret // the Authorization header value, or empty
 	client *http.Client
 
-	mu     sync.Mutex
-	closed bool
-	writes map[*inflight]struct{}
+	writes transport.Writes
 }
 
 var _ collector.Sink = (*Sink)(nil)
-
-// inflight is one running Write, so Close can wait for it or cut it short.
-type inflight struct {
-	cancel context.CancelCauseFunc
-	done   chan struct{}
-}
 
 // New validates cfg, reads the password or API key and returns a Sink. It
 // starts nothing and sends nothing: the first request is the first Write's.
@@ -90,34 +82,31 @@ func New(cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("elastic: config: %w", err)
 	}
-	var auth secret
+	var auth transport.Secret
 	switch {
 	case cfg.Username != "":
-		pw, err := readSecret(cfg.PasswordFile, cfg.PasswordEnv)
+		pw, err := transport.ReadSecret(cfg.PasswordFile, cfg.PasswordEnv)
 		if err != nil {
 			return nil, fmt.Errorf("elastic: password: %w", err)
 		}
-		auth = secret("Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+pw)))
+		auth = transport.Secret("Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+pw)))
 	case cfg.APIKeyFile != "" || cfg.APIKeyEnv != "":
-		key, err := readSecret(cfg.APIKeyFile, cfg.APIKeyEnv)
+		key, err := transport.ReadSecret(cfg.APIKeyFile, cfg.APIKeyEnv)
 		if err != nil {
 			return nil, fmt.Errorf("elastic: api key: %w", err)
 		}
-		auth = secret("ApiKey " + key)
+		auth = transport.Secret("ApiKey " + key)
 	}
 	tlsCfg, err := cfg.TLS.tlsConfig()
 	if err != nil {
 		return nil, fmt.Errorf("elastic: config: %w", err)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tlsCfg
 	return &Sink{
 		cfg:    cfg,
 		addTS:  *cfg.AddTimestamp,
 		bulk:   bulk,
 		auth:   auth,
-		client: &http.Client{Transport: tr},
-		writes: make(map[*inflight]struct{}),
+		client: transport.NewClient(tlsCfg),
 	}, nil
 }
 
@@ -146,7 +135,7 @@ func (s *Sink) Write(ctx context.Context, batch []collector.Event) []collector.O
 	if len(batch) == 0 {
 		return []collector.Outcome{}
 	}
-	ctx, end, ok := s.begin(ctx)
+	ctx, end, ok := s.writes.Begin(ctx)
 	if !ok {
 		return collector.RetryAll(len(batch), ErrClosed.Error(), 0)
 	}
@@ -174,45 +163,12 @@ func (s *Sink) Write(ctx context.Context, batch []collector.Event) []collector.O
 // idle connections. It is idempotent; Write after Close marks every event
 // Retry. The sink buffers nothing, so there is nothing else to flush.
 func (s *Sink) Close(ctx context.Context) error {
-	s.mu.Lock()
-	s.closed = true
-	running := make([]*inflight, 0, len(s.writes))
-	for w := range s.writes {
-		running = append(running, w)
-	}
-	s.mu.Unlock()
-
-	var err error
-	for _, w := range running {
-		select {
-		case <-w.done:
-		case <-ctx.Done():
-			w.cancel(ErrClosed)
-			<-w.done
-			err = fmt.Errorf("elastic: close: write cut short: %w", ctx.Err())
-		}
-	}
+	err := s.writes.Close(ctx, ErrClosed)
 	s.client.CloseIdleConnections()
-	return err
-}
-
-// begin registers a Write; ok is false after Close.
-func (s *Sink) begin(ctx context.Context) (context.Context, func(), bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ctx, nil, false
+	if err != nil {
+		return fmt.Errorf("elastic: close: write cut short: %w", err)
 	}
-	w := &inflight{done: make(chan struct{})}
-	ctx, w.cancel = context.WithCancelCause(ctx)
-	s.writes[w] = struct{}{}
-	return ctx, func() {
-		s.mu.Lock()
-		delete(s.writes, w)
-		s.mu.Unlock()
-		w.cancel(nil)
-		close(w.done)
-	}, true
+	return nil
 }
 
 // action is a bulk action line.
@@ -258,15 +214,3 @@ func (s *Sink) lines(e *collector.Event) ([]byte, error) {
 // Timestamp is the layout of the @timestamp the sink adds: RFC 3339 in UTC
 // with exactly three fractional digits.
 const Timestamp = "2006-01-02T15:04:05.000Z07:00"
-
-// secret is an Authorization header value. Every rendering shows
-// "[REDACTED]".
-type secret string
-
-const redacted = "[REDACTED]"
-
-func (secret) String() string               { return redacted }
-func (secret) GoString() string             { return redacted }
-func (secret) Format(f fmt.State, _ rune)   { _, _ = f.Write([]byte(redacted)) }
-func (secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
-func (secret) LogValue() slog.Value         { return slog.StringValue(redacted) }

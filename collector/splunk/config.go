@@ -2,17 +2,17 @@ package splunk
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"path"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/sandtrail/sandtrail/collector/internal/transport"
 )
 
 // Defaults of [Config].
@@ -187,19 +187,10 @@ type endpoints struct {
 func (c *Config) validate() (endpoints, error) {
 	var errs []error
 	var ep endpoints
-	u, err := url.Parse(c.URL)
-	switch {
-	case c.URL == "":
-		errs = append(errs, errors.New("url is required"))
-	case err != nil:
-		errs = append(errs, fmt.Errorf("url: %w", err))
-	case u.Scheme != "http" && u.Scheme != "https":
-		errs = append(errs, fmt.Errorf("url %q: scheme must be http or https", c.URL))
-	case u.Host == "":
-		errs = append(errs, fmt.Errorf("url %q: no host", c.URL))
-	case u.User != nil:
-		errs = append(errs, fmt.Errorf("url %q: must not carry credentials; use token_file or token_env", u.Redacted()))
-	default:
+	u, err := transport.ParseURL(c.URL, "use token_file or token_env")
+	if err != nil {
+		errs = append(errs, err)
+	} else {
 		ep.event = join(u, "services/collector/event")
 		ep.ack = join(u, "services/collector/ack")
 	}
@@ -233,46 +224,10 @@ func join(u *url.URL, p string) string {
 	return v.String()
 }
 
-// readSecret reads a secret from a file or an environment variable; exactly
-// one is set (validate checked).
-func readSecret(file, env string) (string, error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", err
-		}
-		s := strings.TrimSpace(string(b))
-		if s == "" {
-			return "", fmt.Errorf("%s is empty", file)
-		}
-		return s, nil
-	}
-	s, ok := os.LookupEnv(env)
-	if !ok {
-		return "", fmt.Errorf("environment variable %s is not set", env)
-	}
-	if s = strings.TrimSpace(s); s == "" {
-		return "", fmt.Errorf("environment variable %s is empty", env)
-	}
-	return s, nil
-}
-
 // tlsConfig builds the client TLS configuration, or nil for the defaults.
 func (t TLSConfig) tlsConfig() (*tls.Config, error) {
 	if t.CAFile == "" && !t.InsecureSkipVerify {
 		return nil, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file %s: no PEM certificate", t.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	return cfg, nil
+	return transport.TLSFiles{CAFile: t.CAFile, InsecureSkipVerify: t.InsecureSkipVerify}.Config()
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sandtrail/sandtrail/collector"
+	"github.com/sandtrail/sandtrail/collector/internal/transport"
 )
 
 // HEC status codes (the "code" of a response body) that this sink treats
@@ -129,7 +130,7 @@ func (w *write) send(ctx context.Context, idx []int) result {
 	if err != nil {
 		return result{verdict: retry, reason: "splunk: " + err.Error(), invalid: -1}
 	}
-	req.Header.Set("Authorization", s.token.header("Splunk"))
+	req.Header.Set("Authorization", s.token.Header("Splunk"))
 	req.Header.Set("Content-Type", "application/json")
 	if zw != nil {
 		req.Header.Set("Content-Encoding", "gzip")
@@ -139,11 +140,11 @@ func (w *write) send(ctx context.Context, idx []int) result {
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return result{verdict: retry, reason: fmt.Sprintf("splunk: post %d events: %v", len(idx), requestErr(ctx, err)), invalid: -1}
+		return result{verdict: retry, reason: fmt.Sprintf("splunk: post %d events: %v", len(idx), transport.RequestErr(ctx, err)), invalid: -1}
 	}
-	b, err := readBody(resp)
+	b, err := transport.ReadBody(resp, maxResponse)
 	if err != nil {
-		return result{verdict: retry, reason: fmt.Sprintf("splunk: read response to %d events: %v", len(idx), requestErr(ctx, err)), invalid: -1}
+		return result{verdict: retry, reason: fmt.Sprintf("splunk: read response to %d events: %v", len(idx), transport.RequestErr(ctx, err)), invalid: -1}
 	}
 	return classify(resp.StatusCode, resp.Header, b, time.Now())
 }
@@ -171,7 +172,7 @@ func classify(status int, h http.Header, body []byte, now time.Time) result {
 	if parsed {
 		desc += " " + hr.String()
 	} else if t := strings.TrimSpace(string(body)); t != "" {
-		desc += " " + strconv.Quote(truncate(t, 200))
+		desc += " " + strconv.Quote(transport.Truncate(t, 200))
 	}
 	r := result{verdict: retry, invalid: -1}
 	if hr.Invalid != nil {
@@ -201,7 +202,7 @@ func classify(status int, h http.Header, body []byte, now time.Time) result {
 	default:
 		r.reason = "splunk: " + desc
 	}
-	r.after = retryAfter(h, now)
+	r.after = transport.RetryAfter(h, now)
 	return r
 }
 
@@ -277,16 +278,16 @@ func (s *Sink) pollAcks(ctx context.Context, pending map[int64][]int) (map[int64
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", s.token.header("Splunk"))
+	req.Header.Set("Authorization", s.token.Header("Splunk"))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Splunk-Request-Channel", s.cfg.Ack.Channel)
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return nil, requestErr(ctx, err)
+		return nil, transport.RequestErr(ctx, err)
 	}
-	b, err := readBody(resp)
+	b, err := transport.ReadBody(resp, maxResponse)
 	if err != nil {
-		return nil, requestErr(ctx, err)
+		return nil, transport.RequestErr(ctx, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, errors.New(classify(resp.StatusCode, resp.Header, b, time.Now()).reason)
@@ -295,7 +296,7 @@ func (s *Sink) pollAcks(ctx context.Context, pending map[int64][]int) (map[int64
 		Acks map[string]bool `json:"acks"`
 	}
 	if err := json.Unmarshal(b, &ar); err != nil {
-		return nil, fmt.Errorf("ack response %q: %w", truncate(string(b), 200), err)
+		return nil, fmt.Errorf("ack response %q: %w", transport.Truncate(string(b), 200), err)
 	}
 	acked := make(map[int64]bool, len(ar.Acks))
 	for k, v := range ar.Acks {
@@ -304,46 +305,4 @@ func (s *Sink) pollAcks(ctx context.Context, pending map[int64][]int) (map[int64
 		}
 	}
 	return acked, nil
-}
-
-// readBody reads a bounded response body and closes it.
-func readBody(resp *http.Response) ([]byte, error) {
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponse)) // let the connection be reused
-	return b, err
-}
-
-// requestErr prefers the cause of ctx (ErrClosed, the caller's
-// cancellation) over the transport's wrapping of it.
-func requestErr(ctx context.Context, err error) error {
-	if cause := context.Cause(ctx); cause != nil {
-		return cause
-	}
-	return err
-}
-
-// retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		return time.Duration(min(secs, int64(24*time.Hour/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

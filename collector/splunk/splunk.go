@@ -53,12 +53,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode"
 
 	"github.com/google/uuid"
 
 	"github.com/sandtrail/sandtrail/collector"
+	"github.com/sandtrail/sandtrail/collector/internal/transport"
 )
 
 // ErrClosed is the cause of a Write cut short by Close, and the reason of
@@ -70,21 +70,13 @@ var ErrClosed = errors.New("splunk: sink closed")
 type Sink struct {
 	cfg    Config // with defaults applied and the channel chosen
 	ep     endpoints
-	token  *secret // a pointer, so even reflection-based printing shows an address
+	token  *transport.Secret // a pointer, so even reflection-based printing shows an address
 	client *http.Client
 
-	mu     sync.Mutex
-	closed bool
-	writes map[*inflight]struct{}
+	writes transport.Writes
 }
 
 var _ collector.Sink = (*Sink)(nil)
-
-// inflight is one running Write, so Close can wait for it or cut it short.
-type inflight struct {
-	cancel context.CancelCauseFunc
-	done   chan struct{}
-}
 
 // New validates cfg, reads the token and returns a Sink. It starts nothing
 // and sends nothing: the first request is the first Write's.
@@ -94,7 +86,7 @@ func New(cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("splunk: config: %w", err)
 	}
-	tok, err := readSecret(cfg.TokenFile, cfg.TokenEnv)
+	tok, err := transport.ReadSecret(cfg.TokenFile, cfg.TokenEnv)
 	if err != nil {
 		return nil, fmt.Errorf("splunk: token: %w", err)
 	}
@@ -105,14 +97,11 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.Ack.Enabled && cfg.Ack.Channel == "" {
 		cfg.Ack.Channel = uuid.NewString()
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tlsCfg
 	return &Sink{
 		cfg:    cfg,
 		ep:     ep,
-		token:  new(secret(tok)),
-		client: &http.Client{Transport: tr},
-		writes: make(map[*inflight]struct{}),
+		token:  new(transport.Secret(tok)),
+		client: transport.NewClient(tlsCfg),
 	}, nil
 }
 
@@ -137,7 +126,7 @@ func (s *Sink) Write(ctx context.Context, batch []collector.Event) []collector.O
 	if len(batch) == 0 {
 		return []collector.Outcome{}
 	}
-	ctx, end, ok := s.begin(ctx)
+	ctx, end, ok := s.writes.Begin(ctx)
 	if !ok {
 		return collector.RetryAll(len(batch), ErrClosed.Error(), 0)
 	}
@@ -168,45 +157,12 @@ func (s *Sink) Write(ctx context.Context, batch []collector.Event) []collector.O
 // idle connections. It is idempotent; Write after Close marks every event
 // Retry. The sink buffers nothing, so there is nothing else to flush.
 func (s *Sink) Close(ctx context.Context) error {
-	s.mu.Lock()
-	s.closed = true
-	running := make([]*inflight, 0, len(s.writes))
-	for w := range s.writes {
-		running = append(running, w)
-	}
-	s.mu.Unlock()
-
-	var err error
-	for _, w := range running {
-		select {
-		case <-w.done:
-		case <-ctx.Done():
-			w.cancel(ErrClosed)
-			<-w.done
-			err = fmt.Errorf("splunk: close: write cut short: %w", ctx.Err())
-		}
-	}
+	err := s.writes.Close(ctx, ErrClosed)
 	s.client.CloseIdleConnections()
-	return err
-}
-
-// begin registers a Write; ok is false after Close.
-func (s *Sink) begin(ctx context.Context) (context.Context, func(), bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ctx, nil, false
+	if err != nil {
+		return fmt.Errorf("splunk: close: write cut short: %w", err)
 	}
-	w := &inflight{done: make(chan struct{})}
-	ctx, w.cancel = context.WithCancelCause(ctx)
-	s.writes[w] = struct{}{}
-	return ctx, func() {
-		s.mu.Lock()
-		delete(s.writes, w)
-		s.mu.Unlock()
-		w.cancel(nil)
-		close(w.done)
-	}, true
+	return nil
 }
 
 // envelope is one HEC event.
@@ -288,15 +244,3 @@ func Sourcetype(className string, classUID int) string {
 	}
 	return b.String()
 }
-
-// secret is the HEC token. Every rendering shows "[REDACTED]".
-type secret string
-
-const redacted = "[REDACTED]"
-
-func (secret) String() string                 { return redacted }
-func (secret) GoString() string               { return redacted }
-func (secret) Format(f fmt.State, _ rune)     { _, _ = f.Write([]byte(redacted)) }
-func (secret) MarshalText() ([]byte, error)   { return []byte(redacted), nil }
-func (secret) LogValue() slog.Value           { return slog.StringValue(redacted) }
-func (s *secret) header(scheme string) string { return scheme + " " + string(*s) }

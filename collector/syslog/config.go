@@ -2,7 +2,6 @@ package syslog
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/sandtrail/sandtrail/collector/internal/transport"
 )
 
 // Defaults of [Config].
@@ -250,30 +251,11 @@ func (c *Config) validate() (int, error) {
 // tlsConfig builds the client TLS configuration (files are read now, so
 // that New reports a missing or unreadable file).
 func (c *Config) tlsConfig() (*tls.Config, error) {
-	t := c.TLS
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
-	if cfg.ServerName == "" {
-		cfg.ServerName, _, _ = net.SplitHostPort(c.Address)
+	f := transport.TLSFiles{CAFile: c.TLS.CAFile, CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, ServerName: c.TLS.ServerName}
+	if f.ServerName == "" {
+		f.ServerName, _, _ = net.SplitHostPort(c.Address)
 	}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file %s: no PEM certificate", t.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls: client certificate %s: %w", t.CertFile, err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
+	return f.Config()
 }
 
 // printUSASCII reports whether s is 1 to max characters of RFC 5424's
