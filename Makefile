@@ -1,7 +1,6 @@
 # sandtrail developer targets. `make help` lists them.
 GO ?= go
 PKGS ?= ./...
-COMPILED ?= ../shared/ocsf-schema-compiled/ocsf-schema-1.8.0.compiled.json
 
 .PHONY: help build test race lint fuzz bench integration generate check-generated ci
 
@@ -36,7 +35,7 @@ bench: ## run the benchmarks; each prints a ratio table against its same-run bas
 integration: ## the end-to-end tests only
 	$(GO) test -race -count=1 -run Integration $(PKGS)
 
-generate: ## regenerate schema/ from the compiled OCSF schema in ../shared
+generate: ## regenerate schema/ from the compiled OCSF schema beside the checkout (go generate ./schema)
 	$(GO) generate ./schema
 
 check-generated: ## fail if the committed generated files differ from a fresh generation
