@@ -55,7 +55,10 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "sandtrail: %v\n", err)
 		return &exitError{supervisor.ExitRefused}
 	}
-	cfg := emitter.Config{Spool: spool.Config{Dir: *spoolDir}, Host: emitter.DetectHost(), ProductVersion: buildVersion(), Logger: log, Signer: signer}
+	// The publisher's retries would crowd the command's terminal while the
+	// bus is away; what is left unpublished is said once, at exit.
+	cfg := emitter.Config{Spool: spool.Config{Dir: *spoolDir}, Host: emitter.DetectHost(), ProductVersion: buildVersion(),
+		Logger: log.Level(max(log.GetLevel(), zerolog.ErrorLevel)), Signer: signer}
 	var stopPublish func()
 	if !*noPublish {
 		ncfg, err := nf.config("sandtrail-run")
@@ -97,7 +100,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	defer cancel()
 	if cfg.Publisher != nil {
 		if err := em.Flush(fctx); err != nil {
-			log.Info().Int("pending", em.Pending()).Msg("events stay in the spool; the next sandtrail process with this spool publishes them")
+			log.Warn().Int("pending", em.Pending()).Str("spool", *spoolDir).Msg("events not yet acknowledged by NATS stay in the spool; the next sandtrail process with this spool publishes them")
 		}
 		stopPublish()
 	}
