@@ -255,6 +255,8 @@ func (s *Server) Messages() ([]Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	// rsyslog may be writing a line right now: read only complete lines.
+	b = b[:bytes.LastIndexByte(b, '\n')+1]
 	var msgs []Message
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(nil, 16<<20)
