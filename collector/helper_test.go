@@ -289,6 +289,7 @@ func readNDJSON(t testing.TB, dir string) []line {
 		if err != nil {
 			t.Fatal(err)
 		}
+		b = b[:bytes.LastIndexByte(b, '\n')+1] // the sink may be writing the last line right now
 		sc := bufio.NewScanner(bytes.NewReader(b))
 		sc.Buffer(nil, 16<<20)
 		for sc.Scan() {
