@@ -372,11 +372,17 @@ func (a *alertReceiver) forRun(id string) string {
 		if !strings.Contains(body, id) {
 			continue
 		}
-		var m map[string]any
-		if json.Unmarshal([]byte(body), &m) == nil {
-			for _, k := range []string{"title", "summary", "alertname"} {
-				if s, ok := m[k].(string); ok && s != "" {
-					return s
+		var p struct {
+			Alerts []struct {
+				Run       string `json:"run"`
+				AlertName string `json:"alertname"`
+				Severity  string `json:"severity"`
+			} `json:"alerts"`
+		}
+		if json.Unmarshal([]byte(body), &p) == nil {
+			for _, a := range p.Alerts {
+				if a.Run == id && a.AlertName != "" {
+					return a.AlertName + " (" + a.Severity + ")"
 				}
 			}
 		}
