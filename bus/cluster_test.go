@@ -3,10 +3,9 @@ package bus_test
 import (
 	"context"
 	"fmt"
-	"github.com/rs/zerolog"
+	"github.com/sandtrail/sandtrail/internal/natstest"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,56 +22,7 @@ import (
 // would fail the test with "address already in use".
 func startCluster(t *testing.T, n int) []*embedded.Server {
 	t.Helper()
-	// The route ports are picked before the servers start, so another
-	// process can take one in between ("address already in use"): then
-	// start over with new ports, a few times.
-	for attempt := 1; ; attempt++ {
-		routes := make([]string, n)
-		for i := range routes {
-			routes[i] = "nats-route://127.0.0.1:" + strconv.Itoa(freePort(t))
-		}
-		servers, err := tryCluster(t, routes)
-		if err == nil {
-			return servers
-		}
-		if attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
-			t.Fatalf("start a %d-node cluster: %v", n, err)
-		}
-	}
-}
-
-// tryCluster starts one server per route; on failure it stops those it
-// started and returns the error.
-func tryCluster(t *testing.T, routes []string) ([]*embedded.Server, error) {
-	t.Helper()
-	var servers []*embedded.Server
-	for i := range routes {
-		cfg := embedded.Config{
-			Listen:     "127.0.0.1:0",
-			StoreDir:   t.TempDir(),
-			ServerName: "n" + strconv.Itoa(i+1),
-			Logger:     zerolog.Nop(),
-			Cluster: embedded.Cluster{
-				Name:   "sandtrail-test",
-				Listen: strings.TrimPrefix(routes[i], "nats-route://"),
-				Routes: routes,
-			},
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		s, err := embedded.Start(ctx, cfg)
-		cancel()
-		if err != nil {
-			for _, started := range servers {
-				_ = started.Shutdown(context.Background())
-			}
-			return nil, err
-		}
-		servers = append(servers, s)
-	}
-	for _, s := range servers {
-		t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
-	}
-	return servers, nil
+	return natstest.StartCluster(t, n, "sandtrail-test")
 }
 
 // TestClusterLeaderFailover publishes to an R3 stream, kills the stream

@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/sandtrail/sandtrail/internal/natstest"
 	"io"
 	"math/big"
 	"net"
@@ -20,7 +21,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -612,56 +612,7 @@ func writeConfig(t *testing.T, text string) string {
 // configured up front (see bus/cluster_test.go).
 func startCluster(t *testing.T, n int) []*embedded.Server {
 	t.Helper()
-	// The route ports are picked before the servers start, so another
-	// process can take one in between ("address already in use"): then
-	// start over with new ports, a few times.
-	for attempt := 1; ; attempt++ {
-		routes := make([]string, n)
-		for i := range routes {
-			routes[i] = "nats-route://127.0.0.1:" + strconv.Itoa(freePort(t))
-		}
-		servers, err := tryCluster(t, routes)
-		if err == nil {
-			return servers
-		}
-		if attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
-			t.Fatalf("start a %d-node cluster: %v", n, err)
-		}
-	}
-}
-
-// tryCluster starts one server per route; on failure it stops those it
-// started and returns the error.
-func tryCluster(t *testing.T, routes []string) ([]*embedded.Server, error) {
-	t.Helper()
-	var servers []*embedded.Server
-	for i := range routes {
-		cfg := embedded.Config{
-			Listen:     "127.0.0.1:0",
-			StoreDir:   t.TempDir(),
-			ServerName: "n" + strconv.Itoa(i+1),
-			Logger:     zerolog.Nop(),
-			Cluster: embedded.Cluster{
-				Name:   "sandtrail-emitter-test",
-				Listen: strings.TrimPrefix(routes[i], "nats-route://"),
-				Routes: routes,
-			},
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		s, err := embedded.Start(ctx, cfg)
-		cancel()
-		if err != nil {
-			for _, started := range servers {
-				_ = started.Shutdown(context.Background())
-			}
-			return nil, err
-		}
-		servers = append(servers, s)
-	}
-	for _, s := range servers {
-		t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
-	}
-	return servers, nil
+	return natstest.StartCluster(t, n, "sandtrail-emitter-test")
 }
 
 // streamLeader waits for the events stream to have a leader and two
