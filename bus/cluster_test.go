@@ -3,7 +3,6 @@ package bus_test
 import (
 	"context"
 	"fmt"
-	"github.com/sandtrail/sandtrail/internal/natstest"
 	"slices"
 	"strconv"
 	"testing"
@@ -13,13 +12,12 @@ import (
 
 	"github.com/sandtrail/sandtrail/bus"
 	"github.com/sandtrail/sandtrail/bus/embedded"
+	"github.com/sandtrail/sandtrail/internal/natstest"
 )
 
 // startCluster starts n clustered servers on 127.0.0.1, every node
-// listing every route. A JetStream node needs configured routes from the
-// start, so the route ports are picked before the servers start (client
-// ports are random); another process could take one in between, which
-// would fail the test with "address already in use".
+// listing every route (natstest starts over with new route ports when
+// another process took one in between).
 func startCluster(t *testing.T, n int) []*embedded.Server {
 	t.Helper()
 	return natstest.StartCluster(t, n, "sandtrail-test")

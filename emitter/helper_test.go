@@ -13,7 +13,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/sandtrail/sandtrail/internal/natstest"
 	"io"
 	"math/big"
 	"net"
@@ -35,6 +34,7 @@ import (
 	"github.com/sandtrail/sandtrail/bus/embedded"
 	"github.com/sandtrail/sandtrail/emitter"
 	"github.com/sandtrail/sandtrail/emitter/spool"
+	"github.com/sandtrail/sandtrail/internal/natstest"
 )
 
 // syncBuffer is an io.Writer safe for the concurrent writes of loggers.
@@ -252,31 +252,61 @@ type streamEvent struct {
 // readEvents returns every message of the events stream in stream order,
 // read with an ordered consumer (one round trip per 1000 messages, where
 // readStream needs one per message).
+//
+// Right after a cluster lost its stream or meta leader, the survivors can
+// answer "no responders" or time out for a moment while they settle; a read
+// that fails that way starts over with a new consumer (for up to a minute).
+// Any other error, and a stream that stays unreadable, fails the test.
 func readEvents(t testing.TB, js jetstream.JetStream) []streamEvent {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	for attempt := 1; ; attempt++ {
+		out, err := readEventsOnce(ctx, js)
+		if err == nil {
+			return out
+		}
+		if !transientRead(err) || ctx.Err() != nil {
+			t.Fatalf("read the events stream (attempt %d): %v", attempt, err)
+		}
+		t.Logf("read the events stream (attempt %d): %v; starting over", attempt, err)
+		select {
+		case <-ctx.Done():
+			t.Fatalf("read the events stream: %v after %v", ctx.Err(), err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// transientRead reports whether a read error is one a cluster gives while
+// it elects a leader.
+func transientRead(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoHeartbeat) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
+}
+
+func readEventsOnce(ctx context.Context, js jetstream.JetStream) ([]streamEvent, error) {
 	s, err := js.Stream(ctx, bus.EventsStream)
 	if err != nil {
-		t.Fatalf("stream: %v", err)
+		return nil, fmt.Errorf("stream: %w", err)
 	}
 	want := s.CachedInfo().State.Msgs
 	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
 	if err != nil {
-		t.Fatalf("ordered consumer: %v", err)
+		return nil, fmt.Errorf("ordered consumer: %w", err)
 	}
 	var out []streamEvent
 	for uint64(len(out)) < want {
 		batch, err := cons.Fetch(int(min(want-uint64(len(out)), 1000)), jetstream.FetchMaxWait(10*time.Second))
 		if err != nil {
-			t.Fatalf("fetch after %d of %d messages: %v", len(out), want, err)
+			return nil, fmt.Errorf("fetch after %d of %d messages: %w", len(out), want, err)
 		}
 		n := 0
 		for m := range batch.Messages() {
 			n++
 			md, err := m.Metadata()
 			if err != nil {
-				t.Fatal(err)
+				return nil, fmt.Errorf("metadata: %w", err)
 			}
 			var ev struct {
 				Metadata struct {
@@ -286,7 +316,7 @@ func readEvents(t testing.TB, js jetstream.JetStream) []streamEvent {
 				} `json:"metadata"`
 			}
 			if err := json.Unmarshal(m.Data(), &ev); err != nil {
-				t.Fatalf("message %d: %v", md.Sequence.Stream, err)
+				return nil, fmt.Errorf("message %d: %w", md.Sequence.Stream, err)
 			}
 			out = append(out, streamEvent{
 				StreamSeq: md.Sequence.Stream,
@@ -297,13 +327,13 @@ func readEvents(t testing.TB, js jetstream.JetStream) []streamEvent {
 			})
 		}
 		if err := batch.Error(); err != nil {
-			t.Fatalf("fetch after %d of %d messages: %v", len(out), want, err)
+			return nil, fmt.Errorf("fetch after %d of %d messages: %w", len(out), want, err)
 		}
 		if n == 0 {
-			t.Fatalf("fetch returned nothing after %d of %d messages", len(out), want)
+			return nil, fmt.Errorf("fetch after %d of %d messages: %w", len(out), want, nats.ErrTimeout)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // checkOnce checks the stream against what was emitted: every event
