@@ -7,8 +7,11 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/sandtrail/sandtrail/bus"
 	"github.com/sandtrail/sandtrail/bus/embedded"
@@ -112,19 +115,28 @@ func TestConnectWrongCredentials(t *testing.T) {
 	}
 }
 
-// freePort returns a TCP port on 127.0.0.1 that nothing listens on.
-func freePort(t *testing.T) int {
+// closedPort returns a TCP port on 127.0.0.1 that refuses connections
+// for the rest of the test: a socket is bound to it but never listens, so
+// no other process can take the port in the meantime.
+func closedPort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sa.(*syscall.SockaddrInet4).Port
 }
 
 func TestConnectServerDown(t *testing.T) {
-	url := "nats://127.0.0.1:" + strconv.Itoa(freePort(t))
+	url := "nats://127.0.0.1:" + strconv.Itoa(closedPort(t))
 	log, _ := testLogger(t)
 	nc, err := bus.Connect(t.Context(), bus.ConnConfig{URLs: []string{url}}, log)
 	if err == nil {
@@ -156,8 +168,32 @@ func TestConnectCancelled(t *testing.T) {
 	}
 }
 
+// TestConnectRetryOnFailedConnect connects to a port where no server runs
+// yet, then starts one there. The port is free when picked; should another
+// process take it before the server starts, the test starts over with a
+// new port (the server could not listen, which says nothing of Connect).
 func TestConnectRetryOnFailedConnect(t *testing.T) {
-	port := freePort(t)
+	for attempt := 1; ; attempt++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if retryOnFailedConnect(t, port) {
+			return
+		}
+		if attempt == 5 {
+			t.Fatalf("port %d was taken before the server started, 5 times in a row", port)
+		}
+		t.Logf("port %d was taken before the server started; starting over", port)
+	}
+}
+
+// retryOnFailedConnect runs one attempt of TestConnectRetryOnFailedConnect;
+// false: the server could not listen on port.
+func retryOnFailedConnect(t *testing.T, port int) bool {
+	t.Helper()
 	log, logs := testLogger(t)
 	cfg := bus.ConnConfig{
 		URLs:                 []string{"nats://127.0.0.1:" + strconv.Itoa(port)},
@@ -174,7 +210,24 @@ func TestConnectRetryOnFailedConnect(t *testing.T) {
 		t.Fatal("IsConnected: got true before any server runs")
 	}
 
-	startServer(t, embedded.Config{Listen: "127.0.0.1:" + strconv.Itoa(port)})
+	slog, _ := testLogger(t)
+	sctx, scancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer scancel()
+	s, err := embedded.Start(sctx, embedded.Config{Listen: "127.0.0.1:" + strconv.Itoa(port), StoreDir: t.TempDir(),
+		Logger: slog.Level(zerolog.InfoLevel)})
+	if errors.Is(err, syscall.EADDRINUSE) || err != nil && strings.Contains(err.Error(), "address already in use") {
+		return false
+	}
+	if err != nil {
+		t.Fatalf("embedded.Start: %v", err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	err = poll(ctx, 10*time.Millisecond, func() error {
@@ -189,6 +242,7 @@ func TestConnectRetryOnFailedConnect(t *testing.T) {
 	if !strings.Contains(logs.String(), "nats unreachable, retrying in the background") {
 		t.Errorf("log: got %s, want the retry notice", logs)
 	}
+	return true
 }
 
 func TestConnectTLS(t *testing.T) {
