@@ -87,9 +87,9 @@ func poll(ctx context.Context, every time.Duration, f func() error) error {
 	}
 }
 
-// freePort returns a TCP port on 127.0.0.1 that nothing listens on. Another
-// process may take it before it is used; tests accept that small risk, as
-// bus/cluster_test.go does.
+// freePort returns a TCP port on 127.0.0.1 that nothing listens on. The
+// crash test uses it as a bus that never answers (whatever took it in
+// between would not speak NATS either).
 func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
