@@ -99,9 +99,17 @@ func TestClusterLeaderFailover(t *testing.T) {
 	}
 	t.Logf("killed leader %s; publishing resumed within %s", leader, time.Since(start).Round(time.Millisecond))
 
-	stream, err := js.Stream(ctx, bus.EventsStream)
+	// The survivors may still be settling (a meta leader lost with the
+	// stream leader): ask again until the stream answers.
+	var stream jetstream.Stream
+	err = poll(ctx, 100*time.Millisecond, func() error {
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		stream, err = js.Stream(c, bus.EventsStream)
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("stream after failover: %v", err)
 	}
 	info := stream.CachedInfo()
 	if info.Cluster == nil || info.Cluster.Leader == leader || info.Cluster.Leader == "" {
