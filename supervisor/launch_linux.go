@@ -92,7 +92,7 @@ func Launch(ctx context.Context, cfg Config) (*Result, error) {
 		cfg.Now = time.Now
 	}
 	l := &launch{cfg: cfg, res: &Result{RunID: cfg.RunID}}
-	l.run = &run{id: cfg.RunID, policy: cfg.Policy, argv: cfg.Argv, actor: supervisorProcess(), cpid: newUID(),
+	l.run = &run{id: cfg.RunID, policy: cfg.Policy, polUID: cfg.Policy.UID(), argv: cfg.Argv, actor: supervisorProcess(), cpid: newUID(),
 		now: func() int64 { return cfg.Now().UnixMilli() }}
 	return l.do(ctx)
 }
