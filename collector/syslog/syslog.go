@@ -184,7 +184,7 @@ func (s *Sink) connection(ctx context.Context) (net.Conn, time.Duration, error) 
 	conn := s.conn
 	s.mu.Unlock()
 	if conn != nil {
-		if err := alive(conn, time.Millisecond); err == nil {
+		if err := stillOpen(conn); err == nil {
 			return conn, 0, nil
 		}
 		s.drop(conn) // closed by the receiver: reconnect, without waiting for a backoff
@@ -239,6 +239,30 @@ func (s *Sink) open(ctx context.Context) (net.Conn, error) {
 		}
 	}
 	return conn, nil
+}
+
+// stillOpen reports, without waiting, whether the receiver has not closed
+// conn: a peek at the socket. Only when bytes wait to be read (TLS records
+// that carry no data, or the alert before a close) does it read them, with
+// alive, and look again. A short read deadline alone is not enough: on a
+// busy machine the deadline can pass before the read looks at the socket,
+// and a closed connection would pass for an open one.
+func stillOpen(conn net.Conn) error {
+	for range 3 {
+		closed, data, ok := peek(conn)
+		switch {
+		case !ok:
+			return alive(conn, time.Millisecond)
+		case closed:
+			return io.ErrUnexpectedEOF
+		case !data:
+			return nil
+		}
+		if err := alive(conn, 10*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // alive reads from conn for up to wait: a syslog receiver never sends
