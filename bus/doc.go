@@ -3,8 +3,9 @@
 // JetStream streams events and dead letters are kept in.
 //
 // Subjects. Events go to sandtrail.events.<class_uid>.<severity_id>.<host>
-// ([EventSubject]), so a consumer filters by OCSF class and severity
-// without decoding ([FilterClass], [FilterClassSeverity]). Dead letters go
+// ([EventSubject]), so a consumer filters by OCSF class, severity and host
+// without decoding ([EventFilter], which the collector's sink filters and
+// replay use; [FilterClass], [FilterClassSeverity]). Dead letters go
 // to sandtrail.dlq.<reason> ([DLQSubject]). No other package writes a
 // subject by hand.
 //

@@ -197,7 +197,7 @@ func TestFilterSubjects(t *testing.T) {
 		{collector.Filter{Hosts: []string{"A.b", "a_b"}}, []string{"sandtrail.events.*.*.a_b"}, ""},
 		{collector.Filter{Classes: []int{1007}, Hosts: []string{"h"}}, []string{"sandtrail.events.1007.*.h"}, ""},
 		{collector.Filter{Classes: []int{3002}}, nil, "class 3002 is not a sandtrail class"},
-		{collector.Filter{MinSeverity: 7}, nil, "min severity 7"},
+		{collector.Filter{MinSeverity: 7}, nil, "minimum severity 7"},
 		{collector.Filter{Hosts: []string{""}}, nil, "empty host name"},
 	} {
 		got, err := tc.f.Subjects()

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -171,89 +170,16 @@ func (f Filter) String() string {
 	return strings.Join(parts, "; ")
 }
 
-// Severity ids a filter can keep (OCSF severity_id; 0 Unknown is kept
-// only by the empty filter).
-var severities = []int{1, 2, 3, 4, 5, 6, 99}
-
-// maxFilterSubjects bounds the product classes x severities x hosts: the
-// server matches every message against each filter subject.
-const maxFilterSubjects = 256
-
-// Subjects returns the consumer filter subjects the filter stands for,
-// built on the layout of package bus. They never overlap, as the server
-// requires.
+// Subjects returns the consumer filter subjects the filter stands for
+// (bus.EventFilter: sorted, never overlapping); it also refuses a class
+// sandtrail does not emit.
 func (f Filter) Subjects() ([]string, error) {
-	classes := []string{"*"}
-	if len(f.Classes) > 0 {
-		classes = classes[:0]
-		for _, c := range f.Classes {
-			if _, ok := schema.Class(c); !ok {
-				return nil, fmt.Errorf("class %d is not a sandtrail class", c)
-			}
-			classes = append(classes, strconv.Itoa(c))
+	for _, c := range f.Classes {
+		if _, ok := schema.Class(c); !ok {
+			return nil, fmt.Errorf("class %d is not a sandtrail class", c)
 		}
 	}
-	sevs := []string{"*"}
-	switch {
-	case f.MinSeverity < 0 || f.MinSeverity > 6:
-		return nil, fmt.Errorf("min severity %d: want 0 (all) to 6", f.MinSeverity)
-	case f.MinSeverity > 0:
-		sevs = sevs[:0]
-		for _, s := range severities {
-			if s >= f.MinSeverity {
-				sevs = append(sevs, strconv.Itoa(s))
-			}
-		}
-	}
-	hosts := []string{">"}
-	if len(f.Hosts) > 0 {
-		hosts = hosts[:0]
-		for _, h := range f.Hosts {
-			if h == "" {
-				return nil, errors.New("empty host name")
-			}
-			hosts = append(hosts, bus.Token(h))
-		}
-	}
-	classes, sevs, hosts = uniq(classes), uniq(sevs), uniq(hosts)
-	if len(classes)*len(sevs)*len(hosts) > maxFilterSubjects {
-		return nil, fmt.Errorf("%d classes x %d severities x %d hosts make more than %d filter subjects", len(classes), len(sevs), len(hosts), maxFilterSubjects)
-	}
-	if len(f.Classes) == 0 && f.MinSeverity == 0 && len(f.Hosts) == 0 {
-		return []string{bus.EventsWildcard}, nil
-	}
-	var out []string
-	for _, c := range classes {
-		for _, s := range sevs {
-			for _, h := range hosts {
-				switch {
-				case c != "*" && h == ">" && s == "*":
-					out = append(out, bus.FilterClass(mustAtoi(c)))
-				case c != "*" && h == ">":
-					out = append(out, bus.FilterClassSeverity(mustAtoi(c), mustAtoi(s)))
-				default:
-					// The bus package has no helper for wildcard classes or
-					// host tokens; this is its layout, token by token.
-					out = append(out, bus.EventsPrefix+"."+c+"."+s+"."+h)
-				}
-			}
-		}
-	}
-	return out, nil
-}
-
-func uniq(s []string) []string {
-	out := slices.Clone(s)
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
-func mustAtoi(s string) int {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		panic(err)
-	}
-	return n
+	return bus.EventFilter(f).Subjects()
 }
 
 var sinkName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

@@ -44,13 +44,20 @@ func TestFilterSubjects(t *testing.T) {
 	}{
 		{Filter{}, []string{"sandtrail.events.>"}},
 		{Filter{Run: "r", Since: time.Now()}, []string{"sandtrail.events.>"}},
-		{Filter{Classes: []int{2004, 2004}}, []string{"sandtrail.events.2004.*.*"}},
-		{Filter{MinSeverity: 5}, []string{"sandtrail.events.*.5.*", "sandtrail.events.*.6.*"}},
+		{Filter{Classes: []int{2004, 2004}}, []string{"sandtrail.events.2004.>"}},
+		// 99 (Other) has no rank: a minimum never hides it.
+		{Filter{MinSeverity: 5}, []string{"sandtrail.events.*.5.>", "sandtrail.events.*.6.>", "sandtrail.events.*.99.>"}},
 		{Filter{Classes: []int{1007}, MinSeverity: 6, Hosts: []string{"Web-1.Example.com", "web-1_example_com", "db"}},
-			[]string{"sandtrail.events.1007.6.web-1_example_com", "sandtrail.events.1007.6.db"}},
+			[]string{"sandtrail.events.1007.6.db", "sandtrail.events.1007.6.web-1_example_com",
+				"sandtrail.events.1007.99.db", "sandtrail.events.1007.99.web-1_example_com"}},
 	}
 	for _, tt := range tests {
-		if diff := cmp.Diff(tt.want, tt.f.subjects()); diff != "" {
+		got, err := tt.f.subjects()
+		if err != nil {
+			t.Errorf("%s: subjects: %v", tt.f, err)
+			continue
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
 			t.Errorf("%s: subjects (-want +got):\n%s", tt.f, diff)
 		}
 	}

@@ -143,7 +143,11 @@ func Read(ctx context.Context, js jetstream.JetStream, cfg Config, fn func([]Mes
 	if state.Msgs == 0 {
 		return st, nil
 	}
-	occ := jetstream.OrderedConsumerConfig{FilterSubjects: cfg.Filter.subjects(), DeliverPolicy: jetstream.DeliverAllPolicy}
+	subjects, err := cfg.Filter.subjects()
+	if err != nil { // not reached: Validate ran
+		return st, fmt.Errorf("replay: %w", err)
+	}
+	occ := jetstream.OrderedConsumerConfig{FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverAllPolicy}
 	if !cfg.Filter.Since.IsZero() {
 		start := cfg.Filter.Since.Add(-cfg.ClockSkew)
 		occ.DeliverPolicy, occ.OptStartTime = jetstream.DeliverByStartTimePolicy, &start

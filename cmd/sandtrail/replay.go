@@ -80,7 +80,7 @@ func runReplay(ctx context.Context, e *env, args []string) error {
 	rf.register(fs)
 	fs.StringVar(&rf.until, "until", "", "only events before this time (same forms as --since)")
 	classes := fs.String("class", "", "only these OCSF classes, comma-separated: class_uid or name (2004, detection_finding)")
-	severity := fs.String("severity", "", "minimum severity: 1-6 or informational, low, medium, high, critical, fatal")
+	severity := fs.String("severity", "", "minimum severity: 1-6 or informational, low, medium, high, critical, fatal (99 Other is kept)")
 	hosts := fs.String("host", "", "only events from these hosts, comma-separated")
 	format := fs.String("format", "ndjson", "output: ndjson (the events as published), text (one line per event) or summary (a table per run)")
 	to := fs.String("to", "", "re-export to the sinks of this collector config file instead of printing (idempotent by metadata.uid)")
