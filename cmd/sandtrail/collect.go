@@ -44,10 +44,12 @@ func sinkTypes() map[string]sinkBuilder {
 				c.Color = stdout.ColorNever
 			}
 		}),
-		"splunk":  kind[splunk.Config](splunk.New, nil),
-		"elastic": kind[elastic.Config](elastic.New, nil),
+		// Only this program reads the environment: the sinks get the lookup
+		// for their *_env secrets from here.
+		"splunk":  kind(splunk.New, func(_ *env, _ zerolog.Logger, c *splunk.Config) { c.LookupEnv = os.LookupEnv }),
+		"elastic": kind(elastic.New, func(_ *env, _ zerolog.Logger, c *elastic.Config) { c.LookupEnv = os.LookupEnv }),
 		"syslog":  kind[syslog.Config](syslog.New, nil),
-		"alert":   kind[alert.Config](alert.New, nil),
+		"alert":   kind(alert.New, func(_ *env, _ zerolog.Logger, c *alert.Config) { c.LookupEnv = os.LookupEnv }),
 	}
 }
 

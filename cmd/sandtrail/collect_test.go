@@ -16,6 +16,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"gopkg.in/yaml.v3"
 
 	"github.com/sandtrail/sandtrail/collector"
 	"github.com/sandtrail/sandtrail/collector/sinktest"
@@ -223,5 +225,39 @@ func TestServerCollectAndCollect(t *testing.T) {
 	}
 	if code := stopServer(); code != exitOK {
 		t.Errorf("server exited %d", code)
+	}
+}
+
+// TestSinkSecretsFromEnv: the sinks read no environment themselves; collect
+// hands each the lookup for its *_env secrets. With the variable set the
+// sink is made; unset, the error names the variable (not a sink left
+// without a way to read the environment).
+func TestSinkSecretsFromEnv(t *testing.T) {
+	for _, tc := range []struct{ typ, doc, env string }{
+		{"splunk", "url: https://splunk:8088\ntoken_env: SANDTRAIL_TEST_SECRET\n", "SANDTRAIL_TEST_SECRET"},
+		{"elastic", "url: https://es:9200\napi_key_env: SANDTRAIL_TEST_SECRET\n", "SANDTRAIL_TEST_SECRET"},
+		{"elastic", "url: https://es:9200\nusername: u\npassword_env: SANDTRAIL_TEST_SECRET\n", "SANDTRAIL_TEST_SECRET"},
+		{"alert", "url: http://am:9093\ntoken_env: SANDTRAIL_TEST_SECRET\n", "SANDTRAIL_TEST_SECRET"},
+	} {
+		t.Run(tc.typ, func(t *testing.T) {
+			var node yaml.Node
+			if err := yaml.Unmarshal([]byte(tc.doc), &node); err != nil {
+				t.Fatal(err)
+			}
+			build := sinkTypes()[tc.typ]
+			e := &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard}
+			t.Setenv(tc.env, "c2VjcmV0")
+			s, err := build(e, zerolog.Nop(), node.Content[0], "collector.yaml", true)
+			if err != nil {
+				t.Fatalf("with %s set: %v", tc.env, err)
+			}
+			if err := s.Close(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			os.Unsetenv(tc.env) // t.Setenv restores it at the end
+			if _, err := build(e, zerolog.Nop(), node.Content[0], "collector.yaml", true); err == nil || !strings.Contains(err.Error(), tc.env+" is not set") {
+				t.Fatalf("with %s unset: got %v, want it named as not set", tc.env, err)
+			}
+		})
 	}
 }

@@ -67,7 +67,7 @@ func New(cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("alert: config: %w", err)
 	}
-	tok, err := readToken(cfg.TokenFile, cfg.TokenEnv)
+	tok, err := readToken(cfg.TokenFile, cfg.TokenEnv, cfg.LookupEnv)
 	if err != nil {
 		return nil, fmt.Errorf("alert: config: %w", err)
 	}

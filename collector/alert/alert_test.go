@@ -337,8 +337,13 @@ func TestToken(t *testing.T) {
 		t.Fatalf("String: %s", str)
 	}
 	t.Setenv("SANDTRAIL_TEST_ALERT_TOKEN", "")
-	if _, err := alert.New(alert.Config{URL: hook.URL, TokenEnv: "SANDTRAIL_TEST_ALERT_TOKEN"}); err == nil {
-		t.Fatal("New with an empty token variable: no error")
+	if _, err := alert.New(alert.Config{URL: hook.URL, TokenEnv: "SANDTRAIL_TEST_ALERT_TOKEN", LookupEnv: os.LookupEnv}); err == nil || !strings.Contains(err.Error(), "is empty") {
+		t.Fatalf("New with an empty token variable: got %v, want it to say the variable is empty", err)
+	}
+	// Without a lookup the sink reads no environment: only the program
+	// decides to (cmd/sandtrail hands it os.LookupEnv).
+	if _, err := alert.New(alert.Config{URL: hook.URL, TokenEnv: "HOME"}); err == nil || !strings.Contains(err.Error(), "no way to read the environment") {
+		t.Fatalf("New with token_env and no LookupEnv: got %v", err)
 	}
 }
 

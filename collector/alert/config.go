@@ -51,6 +51,10 @@ type Config struct {
 	TokenFile string `yaml:"token_file"`
 	// TokenEnv is the name of an environment variable holding the token.
 	TokenEnv string `yaml:"token_env"`
+	// LookupEnv reads the environment variable the *_env field names
+	// (cmd/sandtrail passes os.LookupEnv). Default nil: the sink reads no
+	// environment, and a *_env field is an error at New.
+	LookupEnv func(name string) (value string, ok bool) `yaml:"-"`
 	// Window is how long the sink gathers a run's alerting events before it
 	// sends the run's one alert, unless the run's posture or launch event
 	// arrives first. Negative: no gathering across batches (each batch's
@@ -237,11 +241,11 @@ func (c *Config) validate() (string, error) {
 
 // readToken reads the bearer token from a file or an environment variable,
 // or returns "" when neither is set.
-func readToken(file, env string) (transport.Secret, error) {
+func readToken(file, env string, lookup transport.LookupEnv) (transport.Secret, error) {
 	if file == "" && env == "" {
 		return "", nil
 	}
-	s, err := transport.ReadSecret(file, env)
+	s, err := transport.ReadSecret(file, env, lookup)
 	switch {
 	case err != nil && file != "":
 		return "", fmt.Errorf("token_file: %w", err)

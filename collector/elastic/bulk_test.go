@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -229,7 +230,7 @@ func TestAuth(t *testing.T) {
 	fake.auth = "ApiKey VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="
 	fake.mu.Unlock()
 	t.Setenv("SANDTRAIL_TEST_ES_KEY", "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==")
-	s = newSink(t, elastic.Config{URL: srv.URL, APIKeyEnv: "SANDTRAIL_TEST_ES_KEY"})
+	s = newSink(t, elastic.Config{URL: srv.URL, APIKeyEnv: "SANDTRAIL_TEST_ES_KEY", LookupEnv: os.LookupEnv})
 	checkAll(t, s.Write(t.Context(), testEvents(2, "apikey")), 2, collector.Delivered, "")
 
 	s = newSink(t, elastic.Config{URL: srv.URL, Username: "sandtrail", PasswordFile: writeFile(t, "pw", "wrong")})

@@ -55,6 +55,10 @@ type Config struct {
 	// "Authorization: ApiKey <key>".
 	APIKeyFile string `yaml:"api_key_file"`
 	APIKeyEnv  string `yaml:"api_key_env"`
+	// LookupEnv reads the environment variables the *_env fields name
+	// (cmd/sandtrail passes os.LookupEnv). Default nil: the sink reads no
+	// environment, and a *_env field is an error at New.
+	LookupEnv func(name string) (value string, ok bool) `yaml:"-"`
 	// Timeout bounds each bulk request. Default 30s.
 	Timeout time.Duration `yaml:"timeout"`
 	// TLS configures https URLs.

@@ -85,13 +85,13 @@ func New(cfg Config) (*Sink, error) {
 	var auth transport.Secret
 	switch {
 	case cfg.Username != "":
-		pw, err := transport.ReadSecret(cfg.PasswordFile, cfg.PasswordEnv)
+		pw, err := transport.ReadSecret(cfg.PasswordFile, cfg.PasswordEnv, cfg.LookupEnv)
 		if err != nil {
 			return nil, fmt.Errorf("elastic: password: %w", err)
 		}
 		auth = transport.Secret("Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+pw)))
 	case cfg.APIKeyFile != "" || cfg.APIKeyEnv != "":
-		key, err := transport.ReadSecret(cfg.APIKeyFile, cfg.APIKeyEnv)
+		key, err := transport.ReadSecret(cfg.APIKeyFile, cfg.APIKeyEnv, cfg.LookupEnv)
 		if err != nil {
 			return nil, fmt.Errorf("elastic: api key: %w", err)
 		}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -116,7 +117,7 @@ func TestNew(t *testing.T) {
 		{"basic and api key", elastic.Config{URL: "http://es", Username: "u", PasswordFile: pw, APIKeyFile: pw}, "at most one of basic authentication"},
 		{"two api keys", elastic.Config{URL: "http://es", APIKeyFile: pw, APIKeyEnv: "K"}, "at most one of api_key_file and api_key_env"},
 		{"empty password", elastic.Config{URL: "http://es", Username: "u", PasswordFile: empty}, "is empty"},
-		{"unset api key env", elastic.Config{URL: "http://es", APIKeyEnv: "SANDTRAIL_TEST_UNSET_VARIABLE"}, "is not set"},
+		{"unset api key env", elastic.Config{URL: "http://es", APIKeyEnv: "SANDTRAIL_TEST_UNSET_VARIABLE", LookupEnv: os.LookupEnv}, "is not set"},
 		{"negative timeout", elastic.Config{URL: "http://es", Timeout: -1}, "must not be negative"},
 		{"ca not pem", elastic.Config{URL: "https://es", TLS: elastic.TLSConfig{CAFile: notPEM}}, "no PEM certificate"},
 	} {
@@ -150,8 +151,8 @@ func TestNoSecretInOutput(t *testing.T) {
 	t.Setenv("SANDTRAIL_TEST_ES_PASSWORD", password)
 	t.Setenv("SANDTRAIL_TEST_ES_KEY", key)
 	for _, cfg := range []elastic.Config{
-		{URL: "https://es:9200", Username: "sandtrail", PasswordEnv: "SANDTRAIL_TEST_ES_PASSWORD"},
-		{URL: "https://es:9200", APIKeyEnv: "SANDTRAIL_TEST_ES_KEY"},
+		{URL: "https://es:9200", Username: "sandtrail", PasswordEnv: "SANDTRAIL_TEST_ES_PASSWORD", LookupEnv: os.LookupEnv},
+		{URL: "https://es:9200", APIKeyEnv: "SANDTRAIL_TEST_ES_KEY", LookupEnv: os.LookupEnv},
 	} {
 		s := newSink(t, cfg)
 		var logged bytes.Buffer

@@ -48,6 +48,10 @@ type Config struct {
 	TokenFile string `yaml:"token_file"`
 	// TokenEnv is the name of an environment variable holding the token.
 	TokenEnv string `yaml:"token_env"`
+	// LookupEnv reads the environment variable the *_env field names
+	// (cmd/sandtrail passes os.LookupEnv). Default nil: the sink reads no
+	// environment, and a *_env field is an error at New.
+	LookupEnv func(name string) (value string, ok bool) `yaml:"-"`
 	// Index is the Splunk index of every event. Default empty: the field is
 	// left out and the token's default index applies.
 	Index string `yaml:"index"`

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -191,7 +192,7 @@ func TestWrongToken(t *testing.T) {
 	srv := fake.start()
 	defer srv.Close()
 	t.Setenv("SANDTRAIL_TEST_HEC_TOKEN", "not-the-token")
-	s := newSink(t, splunk.Config{URL: srv.URL, TokenEnv: "SANDTRAIL_TEST_HEC_TOKEN"})
+	s := newSink(t, splunk.Config{URL: srv.URL, TokenEnv: "SANDTRAIL_TEST_HEC_TOKEN", LookupEnv: os.LookupEnv})
 	checkAll(t, s.Write(t.Context(), testEvents(4, "tok")), 4, collector.Retry, "refused the token")
 	if n := fake.indexedCount(); n != 0 {
 		t.Errorf("%d events indexed with a wrong token", n)

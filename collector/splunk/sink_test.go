@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"go.uber.org/goleak"
 	"gopkg.in/yaml.v3"
 
@@ -148,8 +150,9 @@ func TestNew(t *testing.T) {
 		{"two tokens", splunk.Config{URL: "https://splunk", TokenFile: tok, TokenEnv: "X"}, "exactly one of token_file and token_env"},
 		{"missing token file", splunk.Config{URL: "https://splunk", TokenFile: filepath.Join(dir, "nope")}, "no such file"},
 		{"empty token file", splunk.Config{URL: "https://splunk", TokenFile: empty}, "is empty"},
-		{"unset env", splunk.Config{URL: "https://splunk", TokenEnv: "SANDTRAIL_TEST_UNSET_VARIABLE"}, "is not set"},
-		{"empty env", splunk.Config{URL: "https://splunk", TokenEnv: "SANDTRAIL_TEST_EMPTY"}, "is empty"},
+		{"unset env", splunk.Config{URL: "https://splunk", TokenEnv: "SANDTRAIL_TEST_UNSET_VARIABLE", LookupEnv: os.LookupEnv}, "is not set"},
+		{"empty env", splunk.Config{URL: "https://splunk", TokenEnv: "SANDTRAIL_TEST_EMPTY", LookupEnv: os.LookupEnv}, "is empty"},
+		{"env without lookup", splunk.Config{URL: "https://splunk", TokenEnv: "HOME"}, "no way to read the environment"},
 		{"compression", splunk.Config{URL: "https://splunk", TokenFile: tok, Compression: "zstd"}, `compression "zstd"`},
 		{"negative timeout", splunk.Config{URL: "https://splunk", TokenFile: tok, Timeout: -time.Second}, "must not be negative"},
 		{"channel", splunk.Config{URL: "https://splunk", TokenFile: tok, Ack: splunk.AckConfig{Enabled: true, Channel: "chan-1"}}, "not a UUID"},
@@ -185,7 +188,7 @@ func TestDefaults(t *testing.T) {
 // token.
 func TestNoSecretInOutput(t *testing.T) {
 	t.Setenv("SANDTRAIL_TEST_HEC_TOKEN", testToken)
-	cfg := splunk.Config{URL: "https://splunk:8088", TokenEnv: "SANDTRAIL_TEST_HEC_TOKEN", Index: "ocsf"}
+	cfg := splunk.Config{URL: "https://splunk:8088", TokenEnv: "SANDTRAIL_TEST_HEC_TOKEN", LookupEnv: os.LookupEnv, Index: "ocsf"}
 	s := newSink(t, cfg)
 	var logged bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logged, nil)).Info("sink", "sink", s, "config", cfg)
@@ -243,8 +246,8 @@ tls:
 		Ack: splunk.AckConfig{Enabled: true, Channel: "0b8c5f4e-1d2a-4c3b-9e8f-7a6b5c4d3e2f", PollInterval: 2 * time.Second, Timeout: 90 * time.Second},
 		TLS: splunk.TLSConfig{CAFile: "/etc/ssl/splunk-ca.pem"},
 	}
-	if got != want {
-		t.Errorf("decoded\n%v\nwant\n%v", got, want)
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(splunk.Config{}, "LookupEnv")); diff != "" {
+		t.Errorf("decoded (-want +got):\n%s", diff)
 	}
 	for _, c := range []struct{ doc, wantErr string }{
 		{"url: https://x\ntoken: secret\n", "collector.yaml:2:1: token: secrets are never written inline: use token_file or token_env"},

@@ -86,7 +86,7 @@ func New(cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("splunk: config: %w", err)
 	}
-	tok, err := transport.ReadSecret(cfg.TokenFile, cfg.TokenEnv)
+	tok, err := transport.ReadSecret(cfg.TokenFile, cfg.TokenEnv, cfg.LookupEnv)
 	if err != nil {
 		return nil, fmt.Errorf("splunk: token: %w", err)
 	}

@@ -1,6 +1,6 @@
 // Package transport is the plumbing the collector's network sinks share:
-// secrets read from a file or the environment and held in a type that never
-// prints, client TLS configurations built from certificate files, and the
+// secrets read from a file or (through the lookup the program hands over)
+// the environment and held in a type that never prints, client TLS configurations built from certificate files, and the
 // HTTP helpers of the sinks that POST (a client, bounded response reads,
 // the cause of a cancelled request, Retry-After).
 //
@@ -33,11 +33,18 @@ func (Secret) LogValue() slog.Value         { return slog.StringValue(redacted) 
 // Header returns the Authorization header value "<scheme> <secret>".
 func (s Secret) Header(scheme string) string { return scheme + " " + string(s) }
 
+// LookupEnv reads an environment variable, as os.LookupEnv does. Sinks
+// never read the environment themselves: only the program decides to (see
+// STYLE: only cmd/sandtrail reads flags, env and config files), and hands
+// them os.LookupEnv through their Config.
+type LookupEnv func(name string) (string, bool)
+
 // ReadSecret reads a secret from file when it is set, else from the
-// environment variable env, trimming surrounding whitespace. An unreadable
-// file, an unset variable and an empty secret are errors; the caller
-// checked that one of file and env is set.
-func ReadSecret(file, env string) (string, error) {
+// environment variable env through lookup, trimming surrounding
+// whitespace. An unreadable file, an unset variable, an empty secret and
+// a variable without a lookup are errors; the caller checked that one of
+// file and env is set.
+func ReadSecret(file, env string, lookup LookupEnv) (string, error) {
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -49,7 +56,10 @@ func ReadSecret(file, env string) (string, error) {
 		}
 		return s, nil
 	}
-	s, ok := os.LookupEnv(env)
+	if lookup == nil {
+		return "", fmt.Errorf("environment variable %s: this sink was given no way to read the environment (Config.LookupEnv)", env)
+	}
+	s, ok := lookup(env)
 	if !ok {
 		return "", fmt.Errorf("environment variable %s is not set", env)
 	}
