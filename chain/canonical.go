@@ -56,22 +56,32 @@ const (
 	pathLink
 )
 
-// member is one object member written to c.dst: the name between its
-// quotes is dst[key0:key1]; the member (name, colon and value) is
-// dst[start:end]. When ascii (the name is printable ASCII without
+// member is one object member of the output. The member (name, colon and
+// value) is the output's bytes [start, end). The name between its quotes
+// is src[key0:key1] when inSrc (the source spells it canonically), else
+// dst[key0:key1]. When ascii (the name is printable ASCII without
 // escapes), prefix holds its first 8 bytes, big endian, zero-padded, and
 // orders it against another such name unless they share those bytes.
 type member struct {
 	prefix                 uint64
 	key0, key1, start, end int32
-	ascii                  bool
+	ascii, inSrc           bool
 }
 
 // canonicalizer holds the state of one canonicalization; its buffers are
 // reused by the next one.
+//
+// Most of a canonical form is its source verbatim: compact JSON differs
+// only in member order, escapes and some numbers. So the output is dst
+// followed by src[pend:pos], bytes read that are output as they are but
+// not copied yet; they are copied (flush) only when the output departs
+// from the source: whitespace to drop, an escape or number to rewrite,
+// members to reorder or exclude. Offsets in the output ("output offsets")
+// count both parts.
 type canonicalizer struct {
 	src     []byte
 	pos     int
+	pend    int // src[pend:pos] is output not yet copied to dst
 	dst     []byte
 	depth   int
 	members []member // stack of the members of the open objects
@@ -84,7 +94,7 @@ type canonicalizer struct {
 // hash and sig of unmapped.sandtrail_integrity; with cap it records the
 // values the verifier needs.
 func (c *canonicalizer) canonical(dst, src []byte, exclude bool, cap *captured) (out []byte, err error) {
-	c.src, c.pos, c.dst, c.depth = src, 0, dst, 0
+	c.src, c.pos, c.pend, c.dst, c.depth = src, 0, 0, dst, 0
 	c.members = c.members[:0]
 	c.exclude, c.cap = exclude, cap
 	defer func() { c.src, c.dst = nil, nil }()
@@ -96,6 +106,7 @@ func (c *canonicalizer) canonical(dst, src []byte, exclude bool, cap *captured) 
 	if c.pos != len(c.src) {
 		return nil, c.errorf("data after the JSON value")
 	}
+	c.flush()
 	return c.dst, nil
 }
 
@@ -103,15 +114,54 @@ func (c *canonicalizer) errorf(format string, args ...any) error {
 	return fmt.Errorf("%w: offset %d: %s", ErrNotCanonicalizable, c.pos, fmt.Sprintf(format, args...))
 }
 
+// flush copies the pending output, src[pend:pos], to dst.
+func (c *canonicalizer) flush() {
+	c.dst = append(c.dst, c.src[c.pend:c.pos]...)
+	c.pend = c.pos
+}
+
+// outLen returns the length of the output so far, pending bytes included.
+func (c *canonicalizer) outLen() int { return len(c.dst) + c.pos - c.pend }
+
+// output returns the output from output offset start on. It flushes only
+// when that output is partly in dst.
+func (c *canonicalizer) output(start int) []byte {
+	if n := start - len(c.dst); n >= 0 {
+		return c.src[c.pend+n : c.pos]
+	}
+	c.flush()
+	return c.dst[start:]
+}
+
+// truncate drops the output from output offset n on.
+func (c *canonicalizer) truncate(n int) {
+	if k := n - len(c.dst); k > 0 {
+		c.dst = append(c.dst, c.src[c.pend:c.pend+k]...)
+	} else {
+		c.dst = c.dst[:n]
+	}
+	c.pend = c.pos
+}
+
+// skipWS skips whitespace, which is not output.
 func (c *canonicalizer) skipWS() {
+	if c.pos < len(c.src) && c.src[c.pos] <= ' ' {
+		c.skipWSSlow()
+	}
+}
+
+func (c *canonicalizer) skipWSSlow() {
+	c.flush()
 	for c.pos < len(c.src) {
 		switch c.src[c.pos] {
 		case ' ', '\t', '\n', '\r':
 			c.pos++
 		default:
+			c.pend = c.pos
 			return
 		}
 	}
+	c.pend = c.pos
 }
 
 func (c *canonicalizer) value(path int) error {
@@ -119,13 +169,13 @@ func (c *canonicalizer) value(path int) error {
 		return c.errorf("unexpected end of input")
 	}
 	switch ch := c.src[c.pos]; {
+	case ch == '"':
+		_, err := c.str()
+		return err
 	case ch == '{':
 		return c.object(path)
 	case ch == '[':
 		return c.array()
-	case ch == '"':
-		_, err := c.str()
-		return err
 	case ch == 't':
 		return c.literal("true")
 	case ch == 'f':
@@ -139,25 +189,24 @@ func (c *canonicalizer) value(path int) error {
 	}
 }
 
+// literal reads true, false or null, output as it is.
 func (c *canonicalizer) literal(lit string) error {
 	if !bytes.HasPrefix(c.src[c.pos:], []byte(lit)) {
 		return c.errorf("invalid literal")
 	}
 	c.pos += len(lit)
-	c.dst = append(c.dst, lit...)
 	return nil
 }
 
+// array reads an array; its brackets and commas are output as they are.
 func (c *canonicalizer) array() error {
 	if c.depth++; c.depth > maxDepth {
 		return c.errorf("nesting deeper than %d", maxDepth)
 	}
-	c.pos++
-	c.dst = append(c.dst, '[')
+	c.pos++ // '['
 	c.skipWS()
 	if c.pos < len(c.src) && c.src[c.pos] == ']' {
 		c.pos++
-		c.dst = append(c.dst, ']')
 		c.depth--
 		return nil
 	}
@@ -173,10 +222,8 @@ func (c *canonicalizer) array() error {
 		switch c.src[c.pos] {
 		case ',':
 			c.pos++
-			c.dst = append(c.dst, ',')
 		case ']':
 			c.pos++
-			c.dst = append(c.dst, ']')
 			c.depth--
 			return nil
 		default:
@@ -203,6 +250,22 @@ func childPath(path int, key []byte) int {
 	return pathOther
 }
 
+// name returns a member name in canonical form: src[key0:key1] when
+// inSrc, else dst[key0:key1]. Its capacity ends with the buffer's length,
+// so keyPrefix may read past it without reaching bytes that are not the
+// canonicalizer's.
+func (c *canonicalizer) name(key0, key1 int, inSrc bool) []byte {
+	if inSrc {
+		return c.src[key0:key1:len(c.src)]
+	}
+	return c.dst[key0:key1:len(c.dst)]
+}
+
+// key returns the name of m in canonical form.
+func (c *canonicalizer) key(m *member) []byte {
+	return c.name(int(m.key0), int(m.key1), m.inSrc)
+}
+
 func (c *canonicalizer) object(path int) error {
 	if c.depth++; c.depth > maxDepth {
 		return c.errorf("nesting deeper than %d", maxDepth)
@@ -211,33 +274,35 @@ func (c *canonicalizer) object(path int) error {
 	if c.cap != nil {
 		c.cap.sawObject(path)
 	}
-	c.pos++
-	c.dst = append(c.dst, '{')
-	open := len(c.dst)
+	c.pos++ // '{'
+	open := c.outLen()
 	base := len(c.members)
 	var excluded uint8 // bit 0: hash dropped, bit 1: sig dropped
+	sorted := true     // the members so far are in canonical order
 	c.skipWS()
 	if c.pos < len(c.src) && c.src[c.pos] == '}' {
 		c.pos++
-		c.dst = append(c.dst, '}')
 		c.depth--
 		return nil
 	}
+	comma := open // where the next member's output, with its comma, starts
 	for {
 		c.skipWS()
 		if c.pos >= len(c.src) || c.src[c.pos] != '"' {
 			return c.errorf("expected a member name")
 		}
-		comma := len(c.dst)
-		if len(c.members) > base {
-			c.dst = append(c.dst, ',')
-		}
-		start := len(c.dst)
+		start := c.outLen()
+		quote := c.pos
 		flags, err := c.str()
 		if err != nil {
 			return err
 		}
-		key0, key1 := start+1, len(c.dst)-1
+		// The name is the source's unless part of it was rewritten.
+		key0, key1, inSrc := quote+1, c.pos-1, true
+		if c.pend > quote {
+			c.flush()
+			key0, key1, inSrc = start+1, len(c.dst)-1, false
+		}
 		if c.pos < len(c.src) && c.src[c.pos] <= ' ' {
 			c.skipWS()
 		}
@@ -245,23 +310,24 @@ func (c *canonicalizer) object(path int) error {
 			return c.errorf("expected ':' after a member name")
 		}
 		c.pos++
-		c.dst = append(c.dst, ':')
 		if c.pos < len(c.src) && c.src[c.pos] <= ' ' {
 			c.skipWS()
 		}
 		child := pathOther
 		if track && path != pathOther {
-			child = childPath(path, c.dst[key0:key1])
+			child = childPath(path, c.name(key0, key1, inSrc))
 		}
-		vstart := len(c.dst)
+		vstart := c.outLen()
 		if err := c.value(child); err != nil {
 			return err
 		}
 		keep := true
 		if track && (path == pathMetadata || path == pathLink) {
-			key := c.dst[key0:key1]
+			// The members of metadata and of the link are captured or
+			// excluded.
+			key := c.name(key0, key1, inSrc)
 			if c.cap != nil {
-				c.cap.record(path, key, c.dst[vstart:])
+				c.cap.record(path, key, c.output(vstart))
 			}
 			if c.exclude && path == pathLink {
 				bit := uint8(0)
@@ -277,14 +343,25 @@ func (c *canonicalizer) object(path int) error {
 					}
 					excluded |= bit
 					keep = false
-					c.dst = c.dst[:comma]
+					c.truncate(comma)
 				}
 			}
 		}
 		if keep {
-			m := member{key0: int32(key0), key1: int32(key1), start: int32(start), end: int32(len(c.dst)), ascii: flags == 0}
-			if m.ascii {
-				m.prefix = keyPrefix(c.dst[key0:key1])
+			var prefix uint64
+			if flags == 0 {
+				prefix = keyPrefix(c.name(key0, key1, inSrc))
+			}
+			// Built at once: filling a member field by field, then
+			// copying it, stalls on store forwarding.
+			m := member{prefix, int32(key0), int32(key1), int32(start), int32(c.outLen()), flags == 0, inSrc}
+			if sorted && len(c.members) > base {
+				// Still in order after the previous member? Equal names
+				// are left to sortMembers, which reports them.
+				p := &c.members[len(c.members)-1]
+				if !(p.ascii && m.ascii && p.prefix < m.prefix) && c.compare(p, &m) >= 0 {
+					sorted = false
+				}
 			}
 			c.members = append(c.members, m)
 		}
@@ -294,60 +371,94 @@ func (c *canonicalizer) object(path int) error {
 		}
 		switch c.src[c.pos] {
 		case ',':
+			comma = c.outLen()
+			if len(c.members) == base {
+				// Every member so far was excluded: drop the comma.
+				c.flush()
+				c.pend = c.pos + 1
+			}
 			c.pos++
 			continue
 		case '}':
-			c.pos++
 		default:
 			return c.errorf("expected ',' or '}' in object")
 		}
 		break
 	}
-	if err := c.sortMembers(open, base); err != nil {
-		return err
+	c.pos++ // '}'
+	if !sorted {
+		if err := c.sortMembers(open, base); err != nil {
+			return err
+		}
 	}
 	c.members = c.members[:base]
-	c.dst = append(c.dst, '}')
 	c.depth--
 	return nil
 }
 
-// sortMembers puts the members of the object whose content starts at
-// dst[open] in canonical order, and rejects duplicate names.
+// sortMembers puts the members of the object whose output starts at
+// output offset open in canonical order, and rejects duplicate names. It
+// is called with c.pos after the object's closing brace.
 func (c *canonicalizer) sortMembers(open, base int) error {
 	ms := c.members[base:]
-	// Insertion sort: objects are small, often nearly sorted, and this
-	// allocates nothing. Equal names end up compared, so duplicates are
-	// found.
+	// Binary insertion sort: objects are small, often sorted or nearly
+	// so (a member after the previous costs one comparison), and this
+	// allocates nothing. A name equal to one already placed is compared
+	// with it (the search ends on the first name not below it, having
+	// compared it), so duplicates are found.
 	moved := false
 	for i := 1; i < len(ms); i++ {
 		m := ms[i]
-		j := i
-		for ; j > 0; j-- {
-			r := c.compare(&ms[j-1], &m)
-			if r == 0 {
-				return c.errorf("duplicate member name %q", c.dst[m.key0:m.key1])
-			}
-			if r < 0 {
-				break
-			}
-			ms[j] = ms[j-1]
+		r := c.compare(&ms[i-1], &m)
+		if r < 0 {
+			continue
 		}
-		if j != i {
-			ms[j], moved = m, true
+		if r == 0 {
+			return c.errorf("duplicate member name %q", c.key(&m))
 		}
+		// m goes before ms[i-1]: find the first of ms[:i-1] above it.
+		lo, hi := 0, i-1
+		for lo < hi {
+			h := int(uint(lo+hi) >> 1)
+			switch r := c.compare(&ms[h], &m); {
+			case r == 0:
+				return c.errorf("duplicate member name %q", c.key(&m))
+			case r < 0:
+				lo = h + 1
+			default:
+				hi = h
+			}
+		}
+		copy(ms[lo+1:i+1], ms[lo:i])
+		ms[lo], moved = m, true
 	}
 	if !moved {
 		return nil
 	}
+	// Rewrite the object's output in order: its part in dst from a copy
+	// in tmp, its pending part straight from src. Either way each byte
+	// is copied once here, whatever the nesting.
+	if n := open - len(c.dst); n > 0 {
+		// The object starts in the pending output: copy what precedes it.
+		c.dst = append(c.dst, c.src[c.pend:c.pend+n]...)
+		c.pend += n
+	}
+	flushed := len(c.dst)
 	c.tmp = append(c.tmp[:0], c.dst[open:]...)
 	c.dst = c.dst[:open]
 	for i, m := range ms {
 		if i > 0 {
 			c.dst = append(c.dst, ',')
 		}
-		c.dst = append(c.dst, c.tmp[int(m.start)-open:int(m.end)-open]...)
+		s, e := int(m.start), int(m.end)
+		if s < flushed {
+			c.dst = append(c.dst, c.tmp[s-open:min(e, flushed)-open]...)
+		}
+		if e > flushed {
+			c.dst = append(c.dst, c.src[c.pend+max(s, flushed)-flushed:c.pend+e-flushed]...)
+		}
 	}
+	c.pend = c.pos - 1 // the closing brace, still to output
 	return nil
 }
 
@@ -360,15 +471,20 @@ func (c *canonicalizer) compare(a, b *member) int {
 			return 1
 		}
 		// ASCII: byte order is UTF-16 order.
-		return bytes.Compare(c.dst[a.key0:a.key1], c.dst[b.key0:b.key1])
+		return bytes.Compare(c.key(a), c.key(b))
 	}
-	return compareKeys(c.dst[a.key0:a.key1], c.dst[b.key0:b.key1])
+	return compareKeys(c.key(a), c.key(b))
 }
 
-// keyPrefix returns the first 8 bytes of k, big endian, zero-padded.
+// keyPrefix returns the first 8 bytes of k, big endian, zero-padded. It
+// may read k's spare capacity.
 func keyPrefix(k []byte) uint64 {
 	if len(k) >= 8 {
 		return binary.BigEndian.Uint64(k)
+	}
+	if cap(k) >= 8 {
+		// Load 8 bytes and clear those past the name.
+		return binary.BigEndian.Uint64(k[:8]) &^ (^uint64(0) >> (8 * len(k)))
 	}
 	var v uint64
 	for i := range 8 {
@@ -380,7 +496,8 @@ func keyPrefix(k []byte) uint64 {
 	return v
 }
 
-// number copies the JSON number at c.pos to dst in ECMAScript form.
+// number reads the JSON number at c.pos and outputs it in ECMAScript
+// form.
 func (c *canonicalizer) number() error {
 	start := c.pos
 	p := c.pos
@@ -426,20 +543,25 @@ func (c *canonicalizer) number() error {
 			p++
 		}
 	}
-	c.pos = p
 	lit := c.src[start:p]
 	if plain && intEnd-digits <= 15 {
-		// Exactly representable, and written the way ECMAScript would.
+		// Exactly representable, and written the way ECMAScript would:
+		// output as it is, but -0.
 		if len(lit) == 2 && lit[0] == '-' && lit[1] == '0' {
-			lit = lit[1:]
+			c.flush()
+			c.pend = start + 1
 		}
-		c.dst = append(c.dst, lit...)
+		c.pos = p
 		return nil
 	}
+	c.pos = p
 	f, err := strconv.ParseFloat(string(lit), 64)
 	if err != nil {
 		return c.errorf("number %s out of the range of IEEE 754 double precision", lit)
 	}
+	c.pos = start
+	c.flush()
 	c.dst = appendES6Number(c.dst, f)
+	c.pos, c.pend = p, p
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
+	"math/bits"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -144,7 +146,8 @@ func TestCompareUTF16(t *testing.T) {
 	}
 }
 
-// special must flag every word holding a byte that is not plain.
+// special must flag every word holding a byte that is not plain, and its
+// lowest flag must be in the first such byte.
 func TestSpecial(t *testing.T) {
 	for pos := range 8 {
 		for b := range 256 {
@@ -154,6 +157,26 @@ func TestSpecial(t *testing.T) {
 			if want := !plain[b]; got != want {
 				t.Errorf("special(%q) = %v, want %v", w, got, want)
 			}
+		}
+	}
+	// Words of bytes around the edges of the plain range, in any mix.
+	edges := []byte{0, 1, 0x1f, 0x20, 0x21, '"', '#', '[', '\\', ']', 0x7e, 0x7f, 0x80, 0x81, 0xa0, 0xdc, 0xfe, 0xff}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 200000 {
+		var w [8]byte
+		for i := range w {
+			w[i] = edges[r.IntN(len(edges))]
+		}
+		first := 8
+		for i, b := range w {
+			if !plain[b] {
+				first = i
+				break
+			}
+		}
+		s := special(binary.LittleEndian.Uint64(w[:]))
+		if got := bits.TrailingZeros64(s) / 8; got != first {
+			t.Fatalf("special(%q): first flagged byte %d, want %d", w, got, first)
 		}
 	}
 }

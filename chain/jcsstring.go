@@ -3,6 +3,7 @@ package chain
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -26,52 +27,67 @@ const (
 	strNonASCII             // it holds a non-ASCII character
 )
 
-// str copies the JSON string at c.pos to dst in canonical escaping, and
-// returns flags saying what it holds.
+// str reads the JSON string at c.pos and outputs it in canonical
+// escaping, and returns flags saying what it holds. Only escapes that are
+// not canonical already (\/, \u) are rewritten; the rest of the string is
+// output as it is.
 func (c *canonicalizer) str() (flags uint8, err error) {
-	src, dst := c.src, c.dst // locals: the loop keeps them in registers
-	p := c.pos + 1           // after the opening quote
-	dst = append(dst, '"')
+	src := c.src   // a local: the loop keeps it in a register
+	p := c.pos + 1 // after the opening quote
 	for {
-		// Fast path: a run of bytes that need no change, 8 at a time.
-		start := p
-		for p+8 <= len(src) && special(binary.LittleEndian.Uint64(src[p:])) == 0 {
+		// Fast path: skip the bytes that need no change, 8 at a time.
+		for {
+			if p+8 > len(src) {
+				for p < len(src) && plain[src[p]] {
+					p++
+				}
+				break
+			}
+			if s := special(binary.LittleEndian.Uint64(src[p:])); s != 0 {
+				p += bits.TrailingZeros64(s) / 8 // the first byte not plain
+				break
+			}
 			p += 8
 		}
-		for p < len(src) && plain[src[p]] {
-			p++
-		}
-		dst = append(dst, src[start:p]...)
 		if p >= len(src) {
-			c.pos, c.dst = p, dst
+			c.pos = p
 			return 0, c.errorf("unterminated string")
 		}
 		switch ch := src[p]; {
 		case ch == '"':
-			c.pos, c.dst = p+1, append(dst, '"')
+			c.pos = p + 1
 			return flags, nil
 		case ch < 0x20:
-			c.pos, c.dst = p, dst
+			c.pos = p
 			return 0, c.errorf("control character in a string")
 		case ch >= 0x80:
 			r, size := utf8.DecodeRune(src[p:])
 			if r == utf8.RuneError && size <= 1 {
-				c.pos, c.dst = p, dst
+				c.pos = p
 				return 0, c.errorf("invalid UTF-8 in a string")
 			}
-			dst = append(dst, src[p:p+size]...)
 			p += size
 			flags |= strNonASCII
 		default: // '\\'
-			c.pos, c.dst = p, dst
-			n := len(dst)
+			if p+1 < len(src) {
+				switch src[p+1] {
+				case '"', '\\', 'b', 'f', 'n', 'r', 't':
+					// Canonical already.
+					p += 2
+					flags |= strEscaped
+					continue
+				}
+			}
+			c.pos = p
+			c.flush()
+			n := len(c.dst)
 			if err := c.escape(); err != nil {
 				return 0, err
 			}
-			dst = c.dst
-			if dst[n] == '\\' {
+			c.pend = c.pos
+			if c.dst[n] == '\\' {
 				flags |= strEscaped
-			} else if dst[n] >= 0x80 {
+			} else if c.dst[n] >= 0x80 {
 				flags |= strNonASCII
 			}
 			p = c.pos
@@ -80,8 +96,10 @@ func (c *canonicalizer) str() (flags uint8, err error) {
 }
 
 // special is non-zero when one of the 8 bytes in x (little endian) is not
-// plain: below 0x20, '"', '\\' or 0x80 and above. It may flag a plain byte
-// next to one that is not, never miss one.
+// plain: below 0x20, '"', '\\' or 0x80 and above; it sets the high bit of
+// such bytes. It may flag a plain byte after one that is not (a borrow
+// carries into it), never miss one nor flag a plain byte before the first
+// that is not: its lowest set bit is in the first byte that is not plain.
 func special(x uint64) uint64 {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	q := x ^ (lo * '"')

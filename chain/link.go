@@ -127,18 +127,25 @@ func (c *captured) raw(s span) []byte { return c.buf[s.off : s.off+s.n] }
 // str returns a captured canonical string's value; ok is false when the
 // value is absent or not a string.
 func (c *captured) str(s span) (string, bool) {
+	b, ok := c.bytes(s)
+	return string(b), ok
+}
+
+// bytes is str without the copy to a string: the value is in c.buf
+// unless it holds an escape.
+func (c *captured) bytes(s span) ([]byte, bool) {
 	if !s.set {
-		return "", false
+		return nil, false
 	}
 	b := c.raw(s)
 	if len(b) < 2 || b[0] != '"' {
-		return "", false
+		return nil, false
 	}
 	b = b[1 : len(b)-1]
 	if bytes.IndexByte(b, '\\') >= 0 {
 		b = unescapeCanonical(b)
 	}
-	return string(b), true
+	return b, true
 }
 
 // int returns a captured canonical integer; ok is false when the value is
@@ -151,9 +158,11 @@ func (c *captured) int(s span) (int64, bool) {
 	return n, err == nil
 }
 
-// link decodes and checks the captured link. It returns ErrNoLink when
-// the event has none.
-func (c *captured) parseLink() (Link, error) {
+// parseLink decodes and checks the captured link. It returns ErrNoLink
+// when the event has none. Unless full, it leaves Alg, Run, Prev and Hash
+// empty, sparing their allocation: the verifier reads the run with
+// runBytes and uses c.prev and c.hash.
+func (c *captured) parseLink(full bool) (Link, error) {
 	var l Link
 	if !c.sawLink {
 		return l, ErrNoLink
@@ -167,16 +176,19 @@ func (c *captured) parseLink() (Link, error) {
 	v, ok := c.int(c.link[lV])
 	l.V = int(v)
 	need(ok && v == Version, "v is not 1")
-	l.Alg, ok = c.str(c.link[lAlg])
-	need(ok && l.Alg == Algorithm, `alg is not "sha256"`)
-	l.Run, ok = c.str(c.link[lRun])
-	need(ok && l.Run != "", "run is missing or empty")
+	alg, ok := c.bytes(c.link[lAlg])
+	need(ok && string(alg) == Algorithm, `alg is not "sha256"`)
+	run, ok := c.runBytes()
+	need(ok && len(run) > 0, "run is missing or empty")
 	l.Seq, ok = c.int(c.link[lSeq])
 	need(ok && l.Seq >= 1, "seq is not an integer from 1")
-	l.Prev, ok = c.str(c.link[lPrev])
-	need(ok && decodeHex32(&c.prev, l.Prev), "prev is not 64 lowercase hex digits")
-	l.Hash, ok = c.str(c.link[lHash])
-	need(ok && decodeHex32(&c.hash, l.Hash), "hash is not 64 lowercase hex digits")
+	prev, ok := c.bytes(c.link[lPrev])
+	need(ok && decodeHex32(&c.prev, prev), "prev is not 64 lowercase hex digits")
+	hash, ok := c.bytes(c.link[lHash])
+	need(ok && decodeHex32(&c.hash, hash), "hash is not 64 lowercase hex digits")
+	if full {
+		l.Alg, l.Run, l.Prev, l.Hash = string(alg), string(run), string(prev), string(hash)
+	}
 	if s := c.link[lFinal]; s.set {
 		raw := string(c.raw(s))
 		need(raw == "true", "final is present but not true")
@@ -201,6 +213,14 @@ func (c *captured) parseLink() (Link, error) {
 		return l, &LinkError{Problems: bad}
 	}
 	return l, nil
+}
+
+// runBytes returns the link's run, as parseLink(true) sets Link.Run.
+func (c *captured) runBytes() ([]byte, bool) {
+	if !c.sawLink {
+		return nil, false
+	}
+	return c.bytes(c.link[lRun])
 }
 
 // LinkError says why an integrity link is malformed.
@@ -233,7 +253,7 @@ var hexVal = func() (t [256]byte) {
 }()
 
 // decodeHex32 decodes 64 lowercase hex digits into h.
-func decodeHex32(h *[32]byte, s string) bool {
+func decodeHex32[S string | []byte](h *[32]byte, s S) bool {
 	if len(s) != 64 {
 		return false
 	}
@@ -273,5 +293,5 @@ func ReadLink(event []byte) (Link, error) {
 	if _, err := c.canonical(nil, event, true, &cp); err != nil {
 		return Link{}, err
 	}
-	return cp.parseLink()
+	return cp.parseLink(true)
 }

@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
@@ -114,11 +115,11 @@ func (v *Verifier) source(s string) int32 {
 
 func (v *Verifier) origin(e *entry) Origin { return Origin{v.sources[e.src], e.idx} }
 
-func (v *Verifier) run(id string) *runState {
-	r := v.runs[id]
+func (v *Verifier) run(id []byte) *runState {
+	r := v.runs[string(id)] // no allocation for the lookup
 	if r == nil {
-		r = &runState{id: id}
-		v.runs[id] = r
+		r = &runState{id: string(id)}
+		v.runs[r.id] = r
 	}
 	return r
 }
@@ -149,15 +150,18 @@ func (v *Verifier) Add(data []byte, o Origin) {
 		return
 	}
 	v.canon = canon
-	mdRun, _ := v.cap.str(v.cap.md[mRun])
+	// The runs are read as bytes in v.cap: no allocation but the run's
+	// first.
+	mdRun, _ := v.cap.bytes(v.cap.md[mRun])
 	uid, _ := v.cap.str(v.cap.md[mUID])
 	mdSeq, hasSeq := v.cap.int(v.cap.md[mSeq])
-	link, err := v.cap.parseLink()
-	runID := link.Run
-	if runID == "" {
+	link, err := v.cap.parseLink(false)
+	linkRun, _ := v.cap.runBytes()
+	runID := linkRun
+	if len(runID) == 0 {
 		runID = mdRun
 	}
-	if runID == "" {
+	if len(runID) == 0 {
 		reason := "no integrity link and no metadata.correlation_uid"
 		if err != nil && !errors.Is(err, ErrNoLink) {
 			reason = err.Error()
@@ -178,9 +182,9 @@ func (v *Verifier) Add(data []byte, o Origin) {
 		v.problem(r, Problem{Kind: kind, Seq: seq, UID: uid, At: []Origin{o}, Detail: detail})
 		return
 	}
-	if mdRun != link.Run {
+	if !bytes.Equal(mdRun, linkRun) {
 		v.problem(r, Problem{Kind: KindBadLink, Seq: seq, UID: uid, At: []Origin{o},
-			Detail: "link run " + strconv.Quote(link.Run) + " but metadata.correlation_uid " + strconv.Quote(mdRun)})
+			Detail: "link run " + strconv.Quote(string(linkRun)) + " but metadata.correlation_uid " + strconv.Quote(string(mdRun))})
 	}
 	if !hasSeq || mdSeq != link.Seq {
 		v.problem(r, Problem{Kind: KindBadLink, Seq: seq, UID: uid, At: []Origin{o},
