@@ -149,3 +149,35 @@ func TestAppendSealKeepsPrefix(t *testing.T) {
 		t.Errorf("AppendSeal = %.60s..., want the prefix then the sealed event", out)
 	}
 }
+
+// TestSkipString: the end of a string is the first quote no odd run of
+// backslashes escapes.
+func TestSkipString(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int // -1: unterminated
+	}{
+		{`"abc",`, 5},
+		{`""`, 2},
+		{`"a\"b"x`, 6},
+		{`"a\\"x`, 5},
+		{`"a\\\"b"x`, 8},
+		{`"\\\\"x`, 6},
+		{`"\"\"\""x`, 8},
+		{`"é\u0022\\"x`, 12},
+		{`"abc`, -1},
+		{`"a\"`, -1},
+		{`"a\\\"`, -1},
+	} {
+		got, err := skipString([]byte(tc.in), 0)
+		if tc.want < 0 {
+			if err == nil {
+				t.Errorf("skipString(%s) = %d, want an error", tc.in, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("skipString(%s) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+}
