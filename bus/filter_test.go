@@ -49,7 +49,7 @@ func TestEventFilterSubjects(t *testing.T) {
 			for _, subj := range []string{bus.EventSubject(1007, 6, "db"), bus.EventSubject(2004, 99, "a.b"), bus.EventSubject(2003, 1, "x")} {
 				n := 0
 				for _, f := range got {
-					if matches(f, subj) {
+					if bus.Matches(f, subj) {
 						n++
 					}
 				}
@@ -67,22 +67,6 @@ func seq(lo, hi int) []int {
 		out = append(out, i)
 	}
 	return out
-}
-
-// matches is NATS subject matching ('*' one token, '>' the rest).
-func matches(filter, subject string) bool {
-	f, s := strings.Split(filter, "."), strings.Split(subject, ".")
-	for i, tok := range f {
-		switch {
-		case tok == ">":
-			return len(s) > i
-		case i >= len(s):
-			return false
-		case tok != "*" && tok != s[i]:
-			return false
-		}
-	}
-	return len(f) == len(s)
 }
 
 // A collector sink's filter, or replay's, becomes the consumer's filter

@@ -92,3 +92,21 @@ func Token(s string) string {
 	}
 	return b.String()
 }
+
+// Matches reports whether subject is matched by filter, as the NATS server
+// matches them: '*' is any one token, a final '>' one or more tokens.
+func Matches(filter, subject string) bool {
+	for {
+		ftok, frest, fmore := strings.Cut(filter, ".")
+		stok, srest, smore := strings.Cut(subject, ".")
+		switch {
+		case ftok == ">" && !fmore:
+			return stok != ""
+		case ftok != "*" && ftok != stok:
+			return false
+		case !fmore || !smore:
+			return fmore == smore
+		}
+		filter, subject = frest, srest
+	}
+}

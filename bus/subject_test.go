@@ -91,3 +91,28 @@ func ExampleEventSubject() {
 	// sandtrail.events.2004.4.>
 	// sandtrail.dlq.schema_violation
 }
+
+func TestMatches(t *testing.T) {
+	for _, tc := range []struct {
+		filter, subject string
+		want            bool
+	}{
+		{"sandtrail.events.>", "sandtrail.events.2004.4.h", true},
+		{"sandtrail.events.>", "sandtrail.events", false},
+		{"sandtrail.events.2004.>", "sandtrail.events.2004.4.h", true},
+		{"sandtrail.events.2004.>", "sandtrail.events.2003.4.h", false},
+		{"sandtrail.events.*.4.>", "sandtrail.events.2004.4.h", true},
+		{"sandtrail.events.*.*.h", "sandtrail.events.2004.4.h", true},
+		{"sandtrail.events.*.*.h", "sandtrail.events.2004.4.g", false},
+		{"sandtrail.events.*.*.h", "sandtrail.events.2004.4", false},
+		{"sandtrail.events.*.*", "sandtrail.events.2004.4.h", false},
+		{"sandtrail.events.2004.4.h", "sandtrail.events.2004.4.h", true},
+		{"sandtrail.dlq.>", "sandtrail.events.2004.4.h", false},
+		{">", "a", true},
+		{"*", "a.b", false},
+	} {
+		if got := bus.Matches(tc.filter, tc.subject); got != tc.want {
+			t.Errorf("Matches(%q, %q) = %v, want %v", tc.filter, tc.subject, got, tc.want)
+		}
+	}
+}

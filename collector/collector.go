@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -114,12 +115,18 @@ func New(cfg Config) (*Collector, error) {
 }
 
 // Run creates or updates each sink's consumer and exports until ctx ends
-// or Close is called, then lets the batches being written finish (for at
-// most DrainTimeout, or until Close's deadline), negatively acknowledges
-// what was fetched and not written so that it is redelivered at once, and
-// returns once every goroutine it started has returned. It records the
-// collector's start and stop as Application Lifecycle events
-// (COLLECTOR_STARTED, COLLECTOR_STOPPED) in the events stream.
+// or Close is called. It records the collector's start and stop as
+// Application Lifecycle events (COLLECTOR_STARTED, COLLECTOR_STOPPED) in
+// the events stream, a trail of their own.
+//
+// Stopping: Run publishes COLLECTOR_STOPPED while the sinks still run, and
+// lets every sink whose filter selects it export up to it, so that an
+// export holds the collector's whole trail (verify finds it final). Then
+// it stops fetching, lets the batches being written finish, negatively
+// acknowledges what was fetched and not written so that it is redelivered
+// at once, and returns once every goroutine it started has returned. The
+// drain and the batches share DrainTimeout (or Close's deadline); a sink
+// that cannot export in time gets the stop event on the next run.
 //
 // Run retries what fails (NATS unreachable, a stream missing, a sink
 // down) until it is stopped; Health reports what has been failing for too
@@ -135,12 +142,16 @@ func (c *Collector) Run(ctx context.Context) error {
 		return errors.New("collector: Run called twice")
 	}
 	c.started = true
-	soft, stop := context.WithCancel(ctx)
+	// stopping ends with ctx or Close; fetching ends when Run says, after
+	// the drain; hard ends the writes in progress.
+	stopping, stop := context.WithCancel(ctx)
+	fetching, endFetch := context.WithCancel(context.WithoutCancel(ctx))
 	hard, kill := context.WithCancel(context.WithoutCancel(ctx))
 	c.stop, c.kill, c.done = stop, kill, make(chan struct{})
 	c.mu.Unlock()
 	defer close(c.done)
 	defer kill()
+	defer endFetch()
 	defer stop()
 
 	sctx, cancel := context.WithTimeout(hard, 5*time.Second)
@@ -149,26 +160,68 @@ func (c *Collector) Run(ctx context.Context) error {
 	loopsDone := make(chan struct{})
 	var wg sync.WaitGroup
 	for _, r := range c.sinks {
-		wg.Go(func() { r.run(soft, hard) })
+		wg.Go(func() { r.run(fetching, hard) })
 	}
 	go func() { wg.Wait(); close(loopsDone) }()
 
 	select {
 	case <-loopsDone:
-	case <-soft.Done():
-		t := time.NewTimer(c.cfg.DrainTimeout)
-		select {
-		case <-loopsDone:
-		case <-t.C:
-			kill()
-			<-loopsDone
-		}
-		t.Stop()
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		c.lifecycle(lctx, schema.ApplicationLifecycleActivityIDStop, "COLLECTOR_STOPPED", "sandtrail collector stopped: "+c.totals())
+		return nil
+	case <-stopping.Done():
 	}
-	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	deadline := time.Now().Add(c.cfg.DrainTimeout)
+	dctx, cancel := context.WithDeadline(hard, deadline)
 	defer cancel()
-	c.lifecycle(lctx, schema.ApplicationLifecycleActivityIDStop, "COLLECTOR_STOPPED", "sandtrail collector stopped: "+c.totals())
+	// As before Close's deadline: a collector stopped in a hurry still says so.
+	lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	subject, seq, ok := c.lifecycle(lctx, schema.ApplicationLifecycleActivityIDStop, "COLLECTOR_STOPPED",
+		"sandtrail collector stopping; until now: "+c.totals())
+	lcancel()
+	if ok {
+		c.drain(dctx, subject, seq)
+	}
+	endFetch()
+	// The batches being written may finish: until the deadline, and at
+	// least a second after a drain that used it up.
+	t := time.NewTimer(max(time.Until(deadline), time.Second))
+	defer t.Stop()
+	select {
+	case <-loopsDone:
+	case <-t.C:
+		kill()
+		<-loopsDone
+	}
 	return nil
+}
+
+// drain waits, until ctx ends, for every sink whose filter selects subject
+// to have acknowledged every event up to the stream sequence seq.
+func (c *Collector) drain(ctx context.Context, subject string, seq uint64) {
+	var waiting []*runner
+	for _, r := range c.sinks {
+		if r.selects(subject) {
+			waiting = append(waiting, r)
+		}
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		waiting = slices.DeleteFunc(waiting, func(r *runner) bool { return r.exportedTo(ctx, seq) })
+		if len(waiting) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			for _, r := range waiting {
+				r.log.Warn().Uint64("stream_seq", seq).Msg("stopping before the sink exported the collector's stop event; it gets it on the next run")
+			}
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // Close stops Run if it is running and waits for it: batches being written
@@ -203,11 +256,16 @@ func (c *Collector) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (c *Collector) lifecycle(ctx context.Context, activity schema.ApplicationLifecycleActivityID, code, msg string) {
-	if err := c.trail.lifecycle(ctx, activity, code, msg); err != nil {
+// lifecycle publishes a lifecycle event and returns its subject and stream
+// sequence; ok is false (logged and counted) when it could not.
+func (c *Collector) lifecycle(ctx context.Context, activity schema.ApplicationLifecycleActivityID, code, msg string) (subject string, seq uint64, ok bool) {
+	subject, seq, err := c.trail.lifecycle(ctx, activity, code, msg)
+	if err != nil {
 		c.m.lifecycle.Inc()
 		c.log.Error().Err(err).Str("event_code", code).Msg("publish the collector's lifecycle event")
+		return "", 0, false
 	}
+	return subject, seq, true
 }
 
 func (c *Collector) describe() string {

@@ -2,6 +2,7 @@ package collector_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sandtrail/sandtrail/bus"
+	"github.com/sandtrail/sandtrail/chain"
 	"github.com/sandtrail/sandtrail/collector"
 	"github.com/sandtrail/sandtrail/collector/ndjson"
 	"github.com/sandtrail/sandtrail/collector/sinktest"
@@ -382,4 +384,54 @@ func TestMissingStreamAndDeletedConsumer(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestStopEventExported: the collector publishes COLLECTOR_STOPPED while
+// its sinks still run and lets them export up to it, so a sink that
+// selects lifecycle events holds the collector's whole trail, final
+// included, and verify finds it complete. A sink that does not select the
+// class never sees it.
+func TestStopEventExported(t *testing.T) {
+	e := startEnv(t, 0)
+	all, findings := &memSink{}, &memSink{}
+	c, stop := newCollector(t, e, collector.Config{
+		Device: &schema.Device{TypeID: schema.DeviceTypeIDServer, Hostname: "collector-host"},
+		Sinks: []collector.SinkConfig{
+			{Name: "all", Type: "memory", Sink: all},
+			{Name: "findings", Type: "memory", Sink: findings, Filter: collector.Filter{Classes: []int{2003}}},
+		},
+	})
+	e.publish(t, sinktest.Events(3))
+	waitFor(t, 10*time.Second, "the events", func() bool { return len(findings.events()) == 3 })
+	stop()
+
+	v := chain.NewVerifier(chain.VerifierConfig{})
+	var codes []string
+	for i, ev := range all.events() {
+		if ev.RunID != c.RunID() {
+			continue
+		}
+		v.Add(ev.Data, chain.Origin{Source: "all", Index: int64(i + 1)})
+		var body struct {
+			Metadata struct {
+				EventCode string `json:"event_code"`
+			} `json:"metadata"`
+		}
+		if err := json.Unmarshal(ev.Data, &body); err != nil {
+			t.Fatal(err)
+		}
+		codes = append(codes, body.Metadata.EventCode)
+	}
+	if want := []string{"COLLECTOR_STARTED", "COLLECTOR_STOPPED"}; !slices.Equal(codes, want) {
+		t.Fatalf("the collector's events in the export: got %v, want %v", codes, want)
+	}
+	rep := v.Report()
+	if len(rep.Runs) != 1 || rep.Runs[0].Status != chain.StatusComplete || !rep.Runs[0].Final {
+		t.Errorf("verify of the collector's trail in the export: %+v", rep.Runs)
+	}
+	for _, ev := range findings.events() {
+		if ev.ClassUID != 2003 {
+			t.Errorf("the findings sink got class %d", ev.ClassUID)
+		}
+	}
 }

@@ -66,9 +66,10 @@ type Config struct {
 	// MaxFailing is how long a sink may fail before Health reports it.
 	// Default 5 minutes.
 	MaxFailing time.Duration
-	// DrainTimeout bounds how long the batches being written may take to
-	// finish once Run's context ends. Close's context bounds it too.
-	// Default 10s.
+	// DrainTimeout bounds how long stopping may take once Run's context
+	// ends: the sinks exporting up to the collector's stop event, then the
+	// batches being written finishing (at least a second for those).
+	// Close's context bounds it too. Default 10s.
 	DrainTimeout time.Duration
 	// LagInterval is how often each consumer's lag is read from the
 	// server. Default 5s.

@@ -179,26 +179,26 @@ func (t *trail) stamp(ev schema.Event, uid, code, subject string, seq int) {
 
 // publish numbers, encodes, validates and publishes one event, waiting
 // for the stream's acknowledgement. build fills the event for a sequence
-// number.
-func (t *trail) publish(ctx context.Context, stream, subject, msgID string, hdr nats.Header, final bool, build func(seq int) (schema.Event, error)) error {
+// number. It returns the event's stream sequence.
+func (t *trail) publish(ctx context.Context, stream, subject, msgID string, hdr nats.Header, final bool, build func(seq int) (schema.Event, error)) (uint64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ev, err := build(t.seq + 1)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	encoded, err := ev.AppendJSON(nil)
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", ev.ClassName(), err)
+		return 0, fmt.Errorf("encode %s: %w", ev.ClassName(), err)
 	}
 	state := t.sealer.State()
 	data, err := t.sealer.Seal(encoded, final)
 	if err != nil {
-		return fmt.Errorf("chain %s: %w", ev.ClassName(), err)
+		return 0, fmt.Errorf("chain %s: %w", ev.ClassName(), err)
 	}
 	if err := schema.Validate(data); err != nil {
 		t.sealer.Restore(state)
-		return fmt.Errorf("validate %s: %w", ev.ClassName(), err)
+		return 0, fmt.Errorf("validate %s: %w", ev.ClassName(), err)
 	}
 	msg := &nats.Msg{Subject: subject, Data: data, Header: hdr}
 	ack, err := t.cfg.JetStream.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(stream))
@@ -206,18 +206,19 @@ func (t *trail) publish(ctx context.Context, stream, subject, msgID string, hdr 
 		// Stored or not, we cannot tell: keep the number used, a gap
 		// is better than two events with one number.
 		t.seq++
-		return fmt.Errorf("publish %s: %w", subject, err)
+		return 0, fmt.Errorf("publish %s: %w", subject, err)
 	}
 	if ack.Duplicate {
 		t.sealer.Restore(state) // the stream already holds this one: the number is not used
 	} else {
 		t.seq++
 	}
-	return nil
+	return ack.Sequence, nil
 }
 
-// lifecycle publishes an Application Lifecycle event of the collector.
-func (t *trail) lifecycle(ctx context.Context, activity schema.ApplicationLifecycleActivityID, code, msg string) error {
+// lifecycle publishes an Application Lifecycle event of the collector and
+// returns its subject and stream sequence.
+func (t *trail) lifecycle(ctx context.Context, activity schema.ApplicationLifecycleActivityID, code, msg string) (string, uint64, error) {
 	host := ""
 	if t.cfg.Device != nil {
 		host = t.cfg.Device.Hostname
@@ -225,10 +226,10 @@ func (t *trail) lifecycle(ctx context.Context, activity schema.ApplicationLifecy
 	subject := bus.EventSubject(6002, int(schema.SeverityIDInformational), host)
 	u, err := uuid.NewV7()
 	if err != nil {
-		return err
+		return "", 0, err
 	}
 	final := activity == schema.ApplicationLifecycleActivityIDStop // the collector's last event closes its trail
-	return t.publish(ctx, t.cfg.Stream, subject, u.String(), nil, final, func(seq int) (schema.Event, error) {
+	seq, err := t.publish(ctx, t.cfg.Stream, subject, u.String(), nil, final, func(seq int) (schema.Event, error) {
 		ev := schema.NewApplicationLifecycle(activity)
 		ev.SeverityID = schema.SeverityIDInformational
 		ev.StatusID = schema.ApplicationLifecycleStatusIDSuccess
@@ -239,6 +240,7 @@ func (t *trail) lifecycle(ctx context.Context, activity schema.ApplicationLifecy
 		t.stamp(ev, u.String(), code, subject, seq)
 		return ev, nil
 	})
+	return subject, seq, err
 }
 
 // deadLetter publishes d to the dead-letter stream as an Application Error
@@ -254,7 +256,7 @@ func (t *trail) deadLetter(ctx context.Context, d *deadLetter) error {
 		hdr.Set(HeaderSink, d.sink)
 	}
 	uid := d.uid()
-	return t.publish(ctx, t.cfg.DLQStream, subject, d.msgID(), hdr, false, func(seq int) (schema.Event, error) {
+	_, err := t.publish(ctx, t.cfg.DLQStream, subject, d.msgID(), hdr, false, func(seq int) (schema.Event, error) {
 		limit := t.cfg.RawDataMax
 		// The limits make a dead letter far smaller than 1 MiB; halving is
 		// the safety net should a future field make it larger.
@@ -271,6 +273,7 @@ func (t *trail) deadLetter(ctx context.Context, d *deadLetter) error {
 		}
 		return nil, fmt.Errorf("dead letter of %s seq %d stays over 1 MiB", d.stream, d.seq)
 	})
+	return err
 }
 
 func (t *trail) buildDeadLetter(d *deadLetter, uid, subject string, seq, limit int) *schema.ApplicationError {

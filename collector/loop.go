@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/sandtrail/sandtrail/bus"
 )
 
 // runner feeds one sink from its consumer.
@@ -77,6 +80,25 @@ func (r *runner) run(soft, hard context.Context) {
 	}
 	close(stopHK)
 	wg.Wait()
+}
+
+// selects reports whether the sink's filter selects events published on
+// subject.
+func (r *runner) selects(subject string) bool {
+	subjects, _ := r.cfg.Filter.Subjects() // checked by withDefaults
+	return slices.ContainsFunc(subjects, func(f string) bool { return bus.Matches(f, subject) })
+}
+
+// exportedTo reports whether the sink's consumer has acknowledged every
+// event it selects up to the stream sequence seq: each was exported (or
+// dead-lettered).
+func (r *runner) exportedTo(ctx context.Context, seq uint64) bool {
+	c := r.cons.Load()
+	if c == nil {
+		return false
+	}
+	info, err := c.Info(ctx)
+	return err == nil && info.AckFloor.Stream >= seq
 }
 
 // gathered is a batch read from the consumer, leased.

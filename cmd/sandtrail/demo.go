@@ -27,6 +27,7 @@ import (
 
 	"github.com/sandtrail/sandtrail/bus"
 	"github.com/sandtrail/sandtrail/bus/embedded"
+	"github.com/sandtrail/sandtrail/chain"
 	"github.com/sandtrail/sandtrail/collector"
 	"github.com/sandtrail/sandtrail/collector/alert"
 	"github.com/sandtrail/sandtrail/collector/ndjson"
@@ -125,7 +126,11 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 
 	// 3. The collector, in-process, with three sinks.
 	eventsDir := filepath.Join(dir, "events")
-	col, err := demoCollector(js, log, ui, eventsDir, "http://"+ln.Addr().String()+"/alert")
+	signer, err := loadSigner(keyFile) // the collector signs its own trail with the runs' key
+	if err != nil {
+		return err
+	}
+	col, err := demoCollector(js, log, ui, eventsDir, "http://"+ln.Addr().String()+"/alert", signer)
 	if err != nil {
 		return err
 	}
@@ -207,9 +212,8 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "  the key that signed each run's last event  %s (public: %s)\n", keyFile, pubFile)
 	ui.title("try next")
 	fmt.Fprintf(e.stdout, "  sandtrail validate %s/*.ndjson\n", eventsDir)
-	fmt.Fprintf(e.stdout, "  sandtrail verify --key %s --run %s %s/*.ndjson\n", pubFile, runs[1].id, eventsDir)
-	fmt.Fprintf(e.stdout, "      (without --run, verify also reports the collector's own trail as unfinished: its stop\n")
-	fmt.Fprintf(e.stdout, "       event is published after its sinks closed, so it is in the stream, not in these files)\n")
+	fmt.Fprintf(e.stdout, "  sandtrail verify --key %s %s/*.ndjson\n", pubFile, eventsDir)
+	fmt.Fprintf(e.stdout, "      (every trail in the export, the collector's own included; --run %s for one)\n", runs[1].id)
 	fmt.Fprintf(e.stdout, "  sandtrail server --store %s --listen 127.0.0.1:4222 &   # then:\n", filepath.Join(dir, "nats"))
 	fmt.Fprintf(e.stdout, "  sandtrail replay --run %s\n", runs[1].id)
 	return nil
@@ -222,7 +226,7 @@ type demoRun struct {
 	stderr string
 }
 
-func demoCollector(js jetstream.JetStream, log zerolog.Logger, ui *ui, eventsDir, alertURL string) (*collector.Collector, error) {
+func demoCollector(js jetstream.JetStream, log zerolog.Logger, ui *ui, eventsDir, alertURL string, signer *chain.Signer) (*collector.Collector, error) {
 	out, err := stdout.New(stdout.Config{Out: ui.w, Color: ui.colorMode()})
 	if err != nil {
 		return nil, err
@@ -243,6 +247,7 @@ func demoCollector(js jetstream.JetStream, log zerolog.Logger, ui *ui, eventsDir
 			{Name: "demo-alert", Type: "alert", Sink: al, MaxWait: 200 * time.Millisecond},
 		},
 		ProductVersion: buildVersion(),
+		Signer:         signer,
 		Logger:         log,
 	})
 }

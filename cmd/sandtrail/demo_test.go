@@ -48,6 +48,13 @@ func TestIntegrationDemo(t *testing.T) {
 			t.Errorf("sandtrail verify --run %s: %v\n%s", id, err, vout)
 		}
 	}
+	// The whole export verifies: the three runs and the collector's own
+	// trail, whose stop event the collector let its sinks export.
+	args := append([]string{"verify", "--key", filepath.Join(dir, "signing.pub")}, files...)
+	vout, err := exec.Command(bin, args...).CombinedOutput()
+	if err != nil || !strings.Contains(string(vout), "4 runs: 4 complete") {
+		t.Errorf("sandtrail verify of the whole export: %v\n%s", err, vout)
+	}
 	alerts, err := os.ReadFile(filepath.Join(dir, "alerts.ndjson"))
 	if err != nil || !strings.Contains(string(alerts), runs[1]) {
 		t.Errorf("no alert about the degraded run %s: %v\n%s", runs[1], err, alerts)
