@@ -15,14 +15,17 @@ import (
 
 	"github.com/sandtrail/sandtrail/bus"
 	"github.com/sandtrail/sandtrail/collector"
+	"github.com/sandtrail/sandtrail/collector/elastic"
 	"github.com/sandtrail/sandtrail/collector/ndjson"
+	"github.com/sandtrail/sandtrail/internal/receivers/victorialogs"
 	"github.com/sandtrail/sandtrail/schema"
 )
 
 // BenchmarkConsume compares, in one run and on one server, a raw durable
 // pull consumer that acknowledges each message (the ceiling) with the
 // collector exporting into ndjson files (validate, batch, write, fsync,
-// acknowledge), for 1.7 KB events. ns/op is per event.
+// acknowledge) and into the elastic sink against VictoriaLogs, for 1.7 KB
+// events. ns/op is per event.
 //
 //	go test ./collector -run '^$' -bench Consume -count 5 | go run ./internal/benchratio -baseline jetstream
 func BenchmarkConsume(b *testing.B) {
@@ -35,6 +38,7 @@ func BenchmarkConsume(b *testing.B) {
 		b.Fatal(err)
 	}
 	e := startEnv(b, 0)
+	vl := victorialogs.Start(b) // for the elastic sink; .ci/run installs it
 	subject := bus.EventSubject(2003, 1, "bench")
 	// Both read n events of a stream holding a batch more: the collector
 	// measures its steady state, not the wait for the last batch to fill.
@@ -72,26 +76,43 @@ func BenchmarkConsume(b *testing.B) {
 		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/event")
 		_ = e.js.DeleteConsumer(ctx, bus.EventsStream, "bench-raw")
 	})
-	b.Run("1k7/collector-ndjson", func(b *testing.B) { benchCollector(b, e, subject, data, extra, 0) })
+	b.Run("1k7/collector-ndjson", func(b *testing.B) { benchCollector(b, e, subject, data, extra, 0, ndjsonSink) })
 	// The same with batches of 1024: a quarter of the fsyncs.
-	b.Run("1k7/collector-ndjson-1024", func(b *testing.B) { benchCollector(b, e, subject, data, 4*extra, 1024) })
+	b.Run("1k7/collector-ndjson-1024", func(b *testing.B) { benchCollector(b, e, subject, data, 4*extra, 1024, ndjsonSink) })
+	// Into the elastic sink, against VictoriaLogs' Elasticsearch bulk API
+	// (a real receiver, started once for every round of the benchmark).
+	b.Run("1k7/collector-elastic", func(b *testing.B) {
+		benchCollector(b, e, subject, data, extra, 0, func(b *testing.B) collector.Sink {
+			s, err := elastic.New(elastic.Config{URL: vl.ElasticURL()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		})
+	})
 }
 
-// benchCollector runs the collector into ndjson files over n events;
-// maxEvents 0 is the default batch size.
-func benchCollector(b *testing.B, e *env, subject string, data []byte, extra, maxEvents int) {
-	n := b.N
-	fill(b, e, subject, data, n+extra)
+// ndjsonSink is an ndjson sink into a temporary directory (or one under
+// $SANDTRAIL_BENCH_DIR, to measure another disk).
+func ndjsonSink(b *testing.B) collector.Sink {
 	dir := b.TempDir()
 	if d := os.Getenv("SANDTRAIL_BENCH_DIR"); d != "" {
 		dir, _ = os.MkdirTemp(d, "bench")
-		defer os.RemoveAll(dir)
+		b.Cleanup(func() { os.RemoveAll(dir) })
 	}
 	nd, err := ndjson.New(ndjson.Config{Dir: dir})
 	if err != nil {
 		b.Fatal(err)
 	}
-	cs := &countSink{Sink: nd, want: int64(n), done: make(chan struct{})}
+	return nd
+}
+
+// benchCollector runs the collector into the sink newSink makes, over n
+// events; maxEvents 0 is the default batch size.
+func benchCollector(b *testing.B, e *env, subject string, data []byte, extra, maxEvents int, newSink func(*testing.B) collector.Sink) {
+	n := b.N
+	fill(b, e, subject, data, n+extra)
+	cs := &countSink{Sink: newSink(b), want: int64(n), done: make(chan struct{})}
 	c, err := collector.New(collector.Config{
 		JetStream: e.js, Logger: zerolog.Nop(),
 		Sinks: []collector.SinkConfig{{Name: "bench", Sink: cs, MaxEvents: maxEvents, Filter: collector.Filter{Hosts: []string{"bench"}}}},
