@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -433,5 +434,43 @@ func TestStopEventExported(t *testing.T) {
 		if ev.ClassUID != 2003 {
 			t.Errorf("the findings sink got class %d", ev.ClassUID)
 		}
+	}
+}
+
+// TestDefer: an event a sink defers (taken later by design, as the alert
+// sink gathers a run) comes back after RetryAfter and is delivered; the
+// sink is never marked failing and the deferral is counted as such, not as
+// a retry.
+func TestDefer(t *testing.T) {
+	e := startEnv(t, 0)
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	sink := &memSink{fail: func(ev collector.Event) collector.Outcome {
+		mu.Lock()
+		defer mu.Unlock()
+		if !seen[ev.UID] {
+			seen[ev.UID] = true
+			return collector.Outcome{Status: collector.Defer, RetryAfter: 200 * time.Millisecond, Reason: "gathering"}
+		}
+		return collector.Outcome{}
+	}}
+	c, _ := newCollector(t, e, collector.Config{
+		MaxFailing: time.Nanosecond, // any failure at all would show
+		Sinks:      []collector.SinkConfig{{Name: "m", Sink: sink, Filter: only2003}},
+	})
+	evs := sinktest.Events(5)
+	e.publish(t, evs)
+	waitFor(t, 10*time.Second, "the deferred events", func() bool { return len(sink.events()) == len(evs) })
+	for _, s := range c.SinkStates() {
+		if !s.FailingSince.IsZero() {
+			t.Errorf("sink state after deferrals: %s", s)
+		}
+	}
+	reg := c.Registry()
+	if n := metric(t, reg, "sandtrail_collector_events_deferred_total", "sink", "m"); n != float64(len(evs)) {
+		t.Errorf("events_deferred_total = %v, want %d", n, len(evs))
+	}
+	if n := metric(t, reg, "sandtrail_collector_events_retried_total", "sink", "m"); n != 0 {
+		t.Errorf("events_retried_total = %v, want 0", n)
 	}
 }

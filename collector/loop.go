@@ -301,6 +301,11 @@ func (r *runner) deliver(soft, hard context.Context, items []item) {
 			case Reject:
 				progressed = true
 				r.deadLetter(soft, hard, it.msg, it.meta, &deadLetter{reason: reasonRejected, message: o.Reason, origUID: it.ev.UID})
+			case Defer:
+				// Taken later by design: back to the server, no failure.
+				progressed = true
+				r.m.deferred.Inc()
+				r.nakLater(it, o)
 			default:
 				retry = append(retry, it)
 				retryOuts = append(retryOuts, o)

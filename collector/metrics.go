@@ -24,6 +24,7 @@ type metrics struct {
 	validated    *prometheus.CounterVec
 	exported     *prometheus.CounterVec
 	retried      *prometheus.CounterVec
+	deferred     *prometheus.CounterVec
 	deadLettered *prometheus.CounterVec
 	ackErrors    *prometheus.CounterVec
 	latency      *prometheus.HistogramVec
@@ -46,6 +47,7 @@ func newMetrics() *metrics {
 		validated:    counter("events_validated_total", "Messages that passed the schema validator.", "sink"),
 		exported:     counter("events_exported_total", "Events the sink confirmed (then acknowledged).", "sink"),
 		retried:      counter("events_retried_total", "Events the sink could not take yet, held or redelivered later.", "sink"),
+		deferred:     counter("events_deferred_total", "Events the sink asked to take later by design (the alert sink gathering a run), redelivered later.", "sink"),
 		deadLettered: counter("events_dead_lettered_total", "Messages sent to the dead-letter stream, by reason.", "sink", "reason"),
 		ackErrors:    counter("ack_errors_total", "Acknowledgements that could not be sent (the message will be redelivered).", "sink"),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -68,7 +70,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.received, m.validated, m.exported, m.retried, m.deadLettered,
+	return []prometheus.Collector{m.received, m.validated, m.exported, m.retried, m.deferred, m.deadLettered,
 		m.ackErrors, m.latency, m.batchSize, m.pending, m.ackPending, m.lifecycle}
 }
 
@@ -122,11 +124,11 @@ func (c *Collector) register() error {
 
 // sinkMetrics are the children of one sink, resolved once.
 type sinkMetrics struct {
-	received, validated, exported, retried, ackErrors prometheus.Counter
-	latency, batchSize                                prometheus.Observer
-	pending, ackPending                               prometheus.Gauge
-	deadLettered                                      *prometheus.CounterVec
-	name                                              string
+	received, validated, exported, retried, deferred, ackErrors prometheus.Counter
+	latency, batchSize                                          prometheus.Observer
+	pending, ackPending                                         prometheus.Gauge
+	deadLettered                                                *prometheus.CounterVec
+	name                                                        string
 }
 
 func (s *sinkMetrics) init(m *metrics, name string) {
@@ -135,6 +137,7 @@ func (s *sinkMetrics) init(m *metrics, name string) {
 	s.validated = m.validated.WithLabelValues(name)
 	s.exported = m.exported.WithLabelValues(name)
 	s.retried = m.retried.WithLabelValues(name)
+	s.deferred = m.deferred.WithLabelValues(name)
 	s.ackErrors = m.ackErrors.WithLabelValues(name)
 	s.latency = m.latency.WithLabelValues(name)
 	s.batchSize = m.batchSize.WithLabelValues(name)

@@ -40,6 +40,11 @@ const (
 	// Reject: the receiver will never accept this event; it goes to the
 	// dead-letter stream with Reason.
 	Reject
+	// Defer: the sink takes the event later, by design rather than by
+	// failure (the alert sink gathers a run's events into one alert). The
+	// collector gives it back to the server, to be redelivered after
+	// RetryAfter; it is not logged as a failure nor counted as a retry.
+	Defer
 )
 
 func (s Status) String() string {
@@ -50,6 +55,8 @@ func (s Status) String() string {
 		return "retry"
 	case Reject:
 		return "reject"
+	case Defer:
+		return "defer"
 	}
 	return "unknown"
 }
@@ -57,8 +64,8 @@ func (s Status) String() string {
 // Outcome is a sink's verdict on one event of a batch.
 type Outcome struct {
 	Status     Status
-	Reason     string        // why, for Retry and Reject: logged, counted, and put in the dead letter
-	RetryAfter time.Duration // for Retry: the receiver's Retry-After, if it gave one
+	Reason     string        // why, for Retry, Reject and Defer: logged, counted, and put in the dead letter
+	RetryAfter time.Duration // for Retry: the receiver's Retry-After, if it gave one; for Defer: when to redeliver
 }
 
 // Sink delivers batches of events to one receiver.

@@ -116,9 +116,9 @@ func (s *Sink) Collectors() []prometheus.Collector {
 // Write returns one outcome per event:
 //   - Delivered at once for an event that alerts on nothing, and for an
 //     event an alert already covered (a redelivery);
-//   - Retry with RetryAfter for an alerting event of a run still being
+//   - Defer with RetryAfter for an alerting event of a run still being
 //     gathered (the event is held: it comes back after the window, and is
-//     then covered by the run's alert);
+//     then covered by the run's alert; not a failure);
 //   - for the events of the runs whose alert is due: Delivered when the
 //     POST got a 2xx answer or when the rate limit suppressed the alert
 //     (counted in Suppressed), Retry when the POST failed.
@@ -186,7 +186,7 @@ func (s *Sink) Write(ctx context.Context, batch []collector.Event) []collector.O
 		if due := g.opened.Add(s.cfg.Window); !g.complete && now.Before(due) {
 			wait := due.Sub(now)
 			for _, i := range touched[g] {
-				out[i] = collector.Outcome{Status: collector.Retry, RetryAfter: wait,
+				out[i] = collector.Outcome{Status: collector.Defer, RetryAfter: wait,
 					Reason: fmt.Sprintf("alert: held up to %v while run %s's alerting events are gathered into one alert", wait.Round(time.Millisecond), g.key)}
 			}
 			continue

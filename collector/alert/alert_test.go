@@ -39,7 +39,7 @@ func TestOneAlertPerRun(t *testing.T) {
 				batch := evs[i : i+split]
 				for j, o := range s.Write(t.Context(), batch) {
 					switch o.Status {
-					case collector.Retry:
+					case collector.Defer:
 						if o.RetryAfter <= 0 || o.RetryAfter > 2*time.Second || !strings.Contains(o.Reason, "held") {
 							t.Fatalf("held event: RetryAfter %s, reason %q", o.RetryAfter, o.Reason)
 						}
@@ -105,9 +105,9 @@ func TestWindowExpires(t *testing.T) {
 	s := newSink(t, alert.Config{URL: hook.URL, Now: clk.Now})
 	evs := degradedRun(t, run)
 	first := []collector.Event{evs[0], evs[1]} // capability_bounding_set only
-	wantAll(t, s.Write(t.Context(), first), collector.Retry)
+	wantAll(t, s.Write(t.Context(), first), collector.Defer)
 	clk.Advance(1999 * time.Millisecond)
-	wantAll(t, s.Write(t.Context(), first), collector.Retry) // came back early: still held
+	wantAll(t, s.Write(t.Context(), first), collector.Defer) // came back early: still held
 	clk.Advance(time.Millisecond)
 	wantAll(t, s.Write(t.Context(), first), collector.Delivered)
 	if n := len(hook.alerts(t)); n != 1 {
