@@ -1,7 +1,6 @@
 package elastic_test
 
 import (
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http/httptest"
@@ -59,44 +58,6 @@ func mark(ev collector.Event, word string) collector.Event {
 	return ev
 }
 
-// fixtureEvents loads the repository's valid OCSF example events, as the
-// collector would hand them over.
-func fixtureEvents(t *testing.T) []collector.Event {
-	t.Helper()
-	paths, err := filepath.Glob("../../testdata/events/valid/*/*.json")
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no fixture events: %v", err)
-	}
-	var evs []collector.Event
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var h struct {
-			ClassUID   int    `json:"class_uid"`
-			ClassName  string `json:"class_name"`
-			SeverityID int    `json:"severity_id"`
-			Time       int64  `json:"time"`
-			Metadata   struct {
-				UID            string `json:"uid"`
-				CorrelationUID string `json:"correlation_uid"`
-			} `json:"metadata"`
-			Device struct {
-				Hostname string `json:"hostname"`
-			} `json:"device"`
-		}
-		if err := json.Unmarshal(b, &h); err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
-		evs = append(evs, collector.Event{
-			UID: h.Metadata.UID, ClassUID: h.ClassUID, ClassName: h.ClassName, SeverityID: h.SeverityID,
-			Time: h.Time, RunID: h.Metadata.CorrelationUID, Host: h.Device.Hostname, Data: b,
-		})
-	}
-	return evs
-}
-
 // writeFile writes content to a new file in a temporary directory.
 func writeFile(t *testing.T, name, content string) string {
 	t.Helper()
@@ -123,12 +84,4 @@ func checkAll(t *testing.T, out []collector.Outcome, n int, want collector.Statu
 			t.Errorf("outcome %d = %v %q, want %v with a reason containing %q", i, o.Status, o.Reason, want, reasonHas)
 		}
 	}
-}
-
-// noLeak checks, after the test's cleanups (registered later, so run
-// earlier) closed its servers and sinks, that no goroutine it started is
-// left.
-func noLeak(t *testing.T) {
-	opt := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
 }

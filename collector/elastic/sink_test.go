@@ -5,10 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -18,37 +15,14 @@ import (
 
 	"github.com/sandtrail/sandtrail/collector"
 	"github.com/sandtrail/sandtrail/collector/elastic"
+	"github.com/sandtrail/sandtrail/collector/sinktest"
 )
-
-// blockingServer reads each request and answers nothing until the client
-// gives up or the test ends. entered receives once per request.
-func blockingServer(t *testing.T) (srv *httptest.Server, entered <-chan struct{}) {
-	t.Helper()
-	release := make(chan struct{})
-	in := make(chan struct{}, 16) // never blocks the handler in these few-request tests
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body) // a read body lets the server notice the client leaving
-		select {
-		case in <- struct{}{}:
-		default:
-		}
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
-	t.Cleanup(func() {
-		close(release)
-		srv.Close()
-	})
-	return srv, in
-}
 
 // TestCancel: a Write whose ctx ends mid-request returns promptly, every
 // event Retry with the cause, and leaves no goroutine behind.
 func TestCancel(t *testing.T) {
-	noLeak(t)
-	srv, _ := blockingServer(t)
+	sinktest.NoLeak(t)
+	srv, _ := sinktest.BlockingServer(t)
 	s := newSink(t, elastic.Config{URL: srv.URL})
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
@@ -62,8 +36,8 @@ func TestCancel(t *testing.T) {
 
 // TestTimeout: Config.Timeout bounds each request even when ctx does not.
 func TestTimeout(t *testing.T) {
-	noLeak(t)
-	srv, _ := blockingServer(t)
+	sinktest.NoLeak(t)
+	srv, _ := sinktest.BlockingServer(t)
 	s := newSink(t, elastic.Config{URL: srv.URL, Timeout: 100 * time.Millisecond})
 	checkAll(t, s.Write(t.Context(), testEvents(2, "timeout")), 2, collector.Retry, "deadline exceeded")
 }
@@ -71,8 +45,8 @@ func TestTimeout(t *testing.T) {
 // TestClose: Close is idempotent, Write after Close is all Retry, and a
 // Close whose ctx ends cuts a running Write short (Retry, ErrClosed).
 func TestClose(t *testing.T) {
-	noLeak(t)
-	srv, entered := blockingServer(t)
+	sinktest.NoLeak(t)
+	srv, entered := sinktest.BlockingServer(t)
 	s := newSink(t, elastic.Config{URL: srv.URL})
 
 	done := make(chan []collector.Outcome)

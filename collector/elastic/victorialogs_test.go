@@ -65,7 +65,7 @@ func TestVictoriaLogsFixtures(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	s := newSink(t, elastic.Config{URL: vl.ElasticURL()})
-	evs := fixtureEvents(t)
+	evs := sinktest.FixtureEvents(t, "../../testdata/events/valid/*/*.json")
 	checkAll(t, s.Write(ctx, evs), len(evs), collector.Delivered, "")
 	if got, err := vl.WaitCount(ctx, "*", len(evs)); err != nil || got != len(evs) {
 		t.Fatalf("rows = %d, %v; want %d\n%s", got, err, len(evs), vl.Output())

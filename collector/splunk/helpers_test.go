@@ -1,7 +1,6 @@
 package splunk_test
 
 import (
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http/httptest"
@@ -64,44 +63,6 @@ func testEvents(n int, run string) []collector.Event {
 			UID: uid, ClassUID: class, ClassName: name, SeverityID: 1, Time: now + int64(i),
 			RunID: run, Host: "host-1", Subject: "sandtrail.events", Data: []byte(data),
 		}
-	}
-	return evs
-}
-
-// fixtureEvents loads the repository's valid OCSF example events, as the
-// collector would hand them over.
-func fixtureEvents(t *testing.T) []collector.Event {
-	t.Helper()
-	paths, err := filepath.Glob("../../testdata/events/valid/*/*.json")
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no fixture events: %v", err)
-	}
-	var evs []collector.Event
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var h struct {
-			ClassUID   int    `json:"class_uid"`
-			ClassName  string `json:"class_name"`
-			SeverityID int    `json:"severity_id"`
-			Time       int64  `json:"time"`
-			Metadata   struct {
-				UID            string `json:"uid"`
-				CorrelationUID string `json:"correlation_uid"`
-			} `json:"metadata"`
-			Device struct {
-				Hostname string `json:"hostname"`
-			} `json:"device"`
-		}
-		if err := json.Unmarshal(b, &h); err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
-		evs = append(evs, collector.Event{
-			UID: h.Metadata.UID, ClassUID: h.ClassUID, ClassName: h.ClassName, SeverityID: h.SeverityID,
-			Time: h.Time, RunID: h.Metadata.CorrelationUID, Host: h.Device.Hostname, Data: b,
-		})
 	}
 	return evs
 }

@@ -5,10 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,50 +14,18 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"go.uber.org/goleak"
 	"gopkg.in/yaml.v3"
 
 	"github.com/sandtrail/sandtrail/collector"
+	"github.com/sandtrail/sandtrail/collector/sinktest"
 	"github.com/sandtrail/sandtrail/collector/splunk"
 )
-
-// blockingServer reads each request and answers nothing until the client
-// gives up or the test ends. entered receives once per request.
-func blockingServer(t *testing.T) (srv *httptest.Server, entered <-chan struct{}) {
-	t.Helper()
-	release := make(chan struct{})
-	in := make(chan struct{}, 16) // never blocks the handler in these few-request tests
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body) // a read body lets the server notice the client leaving
-		select {
-		case in <- struct{}{}:
-		default:
-		}
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
-	t.Cleanup(func() {
-		close(release)
-		srv.Close()
-	})
-	return srv, in
-}
-
-// noLeak checks, after the test's cleanups (registered later, so run
-// earlier) closed its servers and sinks, that no goroutine it started is
-// left.
-func noLeak(t *testing.T) {
-	opt := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
-}
 
 // TestCancel: a Write whose ctx ends mid-request returns promptly, every
 // event Retry with the cause, and leaves no goroutine behind.
 func TestCancel(t *testing.T) {
-	noLeak(t)
-	srv, _ := blockingServer(t)
+	sinktest.NoLeak(t)
+	srv, _ := sinktest.BlockingServer(t)
 	s := newSink(t, splunk.Config{URL: srv.URL})
 
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
@@ -80,8 +45,8 @@ func TestCancel(t *testing.T) {
 // TestClose: Close is idempotent, Write after Close is all Retry, and a
 // Close whose ctx ends cuts a running Write short (Retry, ErrClosed).
 func TestClose(t *testing.T) {
-	noLeak(t)
-	srv, entered := blockingServer(t)
+	sinktest.NoLeak(t)
+	srv, entered := sinktest.BlockingServer(t)
 	s := newSink(t, splunk.Config{URL: srv.URL})
 
 	done := make(chan []collector.Outcome)

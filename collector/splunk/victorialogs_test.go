@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sandtrail/sandtrail/collector"
+	"github.com/sandtrail/sandtrail/collector/sinktest"
 	"github.com/sandtrail/sandtrail/collector/splunk"
 	"github.com/sandtrail/sandtrail/internal/receivers/victorialogs"
 )
@@ -65,7 +66,7 @@ func TestVictoriaLogsFixtures(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	s := newSink(t, splunk.Config{URL: vl.HECURL()})
-	evs := fixtureEvents(t)
+	evs := sinktest.FixtureEvents(t, "../../testdata/events/valid/*/*.json")
 	checkAll(t, s.Write(ctx, evs), len(evs), collector.Delivered, "")
 	if got, err := vl.WaitCount(ctx, "*", len(evs)); err != nil || got != len(evs) {
 		t.Fatalf("rows = %d, %v; want %d\n%s", got, err, len(evs), vl.Output())
