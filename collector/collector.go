@@ -175,7 +175,8 @@ func (c *Collector) Run(ctx context.Context) error {
 	deadline := time.Now().Add(c.cfg.DrainTimeout)
 	dctx, cancel := context.WithDeadline(hard, deadline)
 	defer cancel()
-	// As before Close's deadline: a collector stopped in a hurry still says so.
+	// Not bounded by hard: a collector whose Close deadline passed still
+	// records its stop (within 5 s), as it always did.
 	lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	subject, seq, ok := c.lifecycle(lctx, schema.ApplicationLifecycleActivityIDStop, "COLLECTOR_STOPPED",
 		"sandtrail collector stopping; until now: "+c.totals())
