@@ -17,6 +17,7 @@ import (
 
 	"github.com/sandtrail/sandtrail/collector"
 	"github.com/sandtrail/sandtrail/collector/elastic"
+	"github.com/sandtrail/sandtrail/collector/sinktest"
 )
 
 // capture records request bodies and answers like a successful bulk.
@@ -52,7 +53,7 @@ func TestWireFormat(t *testing.T) {
 		{UID: "", ClassUID: 5019, Time: 0, Data: []byte(` {"x":1}`)},
 	}
 	s := newSink(t, elastic.Config{URL: srv.URL + "/es?pipeline=ocsf"})
-	checkAll(t, s.Write(t.Context(), batch), 3, collector.Delivered, "")
+	sinktest.CheckAll(t, s.Write(t.Context(), batch), 3, collector.Delivered, "")
 
 	want := `{"create":{"_index":"logs-ocsf.sandtrail-default","_id":"u-1"}}
 {"@timestamp":"2025-11-26T15:13:21.123Z","class_uid":2003,"message":"a <b> & c","metadata":{"uid":"u-1"}}
@@ -76,7 +77,7 @@ func TestWireFormat(t *testing.T) {
 
 	// AddTimestamp false and another index: the document is the event.
 	s = newSink(t, elastic.Config{URL: srv.URL, Index: "ocsf-events", AddTimestamp: new(false)})
-	checkAll(t, s.Write(t.Context(), batch[:1]), 1, collector.Delivered, "")
+	sinktest.CheckAll(t, s.Write(t.Context(), batch[:1]), 1, collector.Delivered, "")
 	var compact bytes.Buffer
 	_ = json.Compact(&compact, []byte(pretty))
 	want = `{"create":{"_index":"ocsf-events","_id":"u-1"}}` + "\n" + compact.String() + "\n"
@@ -94,8 +95,8 @@ func TestItems(t *testing.T) {
 	srv := fake.start()
 	defer srv.Close()
 	s := newSink(t, elastic.Config{URL: srv.URL})
-	evs := testEvents(5, "items")
-	checkAll(t, s.Write(t.Context(), evs[1:2]), 1, collector.Delivered, "") // event 1 exists before the batch
+	evs := sinktest.SmallEvents(5, "items")
+	sinktest.CheckAll(t, s.Write(t.Context(), evs[1:2]), 1, collector.Delivered, "") // event 1 exists before the batch
 
 	batch := []collector.Event{evs[0], evs[1], mark(evs[2], "throttle"), mark(evs[3], "poison"), mark(evs[4], "unavailable")}
 	out := s.Write(t.Context(), batch)
@@ -127,9 +128,9 @@ func TestRedelivery(t *testing.T) {
 	srv := fake.start()
 	defer srv.Close()
 	s := newSink(t, elastic.Config{URL: srv.URL})
-	evs := testEvents(10, "redeliver")
-	checkAll(t, s.Write(t.Context(), evs), 10, collector.Delivered, "")
-	checkAll(t, s.Write(t.Context(), evs), 10, collector.Delivered, "")
+	evs := sinktest.SmallEvents(10, "redeliver")
+	sinktest.CheckAll(t, s.Write(t.Context(), evs), 10, collector.Delivered, "")
+	sinktest.CheckAll(t, s.Write(t.Context(), evs), 10, collector.Delivered, "")
 	if keys, _ := fake.stored(); len(keys) != 10 {
 		t.Errorf("stored %d documents, want 10", len(keys))
 	}
@@ -142,7 +143,7 @@ func TestMissingTimestamp(t *testing.T) {
 	srv := fake.start()
 	defer srv.Close()
 	s := newSink(t, elastic.Config{URL: srv.URL, AddTimestamp: new(false)})
-	checkAll(t, s.Write(t.Context(), testEvents(2, "nots")), 2, collector.Reject, "timestamp field [@timestamp] is missing")
+	sinktest.CheckAll(t, s.Write(t.Context(), sinktest.SmallEvents(2, "nots")), 2, collector.Reject, "timestamp field [@timestamp] is missing")
 }
 
 // TestResponses: whole-request answers, one batch of three each. An
@@ -177,8 +178,8 @@ func TestResponses(t *testing.T) {
 			}))
 			defer srv.Close()
 			s := newSink(t, elastic.Config{URL: srv.URL})
-			out := s.Write(t.Context(), testEvents(3, "resp"))
-			checkAll(t, out, 3, c.want, c.reasonHas)
+			out := s.Write(t.Context(), sinktest.SmallEvents(3, "resp"))
+			sinktest.CheckAll(t, out, 3, c.want, c.reasonHas)
 			for i, o := range out {
 				if d := o.RetryAfter - c.after; d < -2*time.Second || d > 0 {
 					t.Errorf("outcome %d RetryAfter = %v, want %v", i, o.RetryAfter, c.after)
@@ -196,7 +197,7 @@ func TestTooLarge(t *testing.T) {
 	srv := fake.start()
 	defer srv.Close()
 	s := newSink(t, elastic.Config{URL: srv.URL})
-	evs := testEvents(8, "large")
+	evs := sinktest.SmallEvents(8, "large")
 	evs[5].Data = []byte(strings.Replace(string(evs[5].Data), `"message":"`, `"message":"`+strings.Repeat("x", 1500), 1))
 	out := s.Write(t.Context(), evs)
 	for i, o := range out {
@@ -224,17 +225,17 @@ func TestAuth(t *testing.T) {
 	fake.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte("sandtrail:s3cret"))
 	fake.mu.Unlock()
 	s := newSink(t, elastic.Config{URL: srv.URL, Username: "sandtrail", PasswordFile: writeFile(t, "pw", "s3cret\n")})
-	checkAll(t, s.Write(t.Context(), testEvents(2, "basic")), 2, collector.Delivered, "")
+	sinktest.CheckAll(t, s.Write(t.Context(), sinktest.SmallEvents(2, "basic")), 2, collector.Delivered, "")
 
 	fake.mu.Lock()
 	fake.auth = "ApiKey VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="
 	fake.mu.Unlock()
 	t.Setenv("SANDTRAIL_TEST_ES_KEY", "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==")
 	s = newSink(t, elastic.Config{URL: srv.URL, APIKeyEnv: "SANDTRAIL_TEST_ES_KEY", LookupEnv: os.LookupEnv})
-	checkAll(t, s.Write(t.Context(), testEvents(2, "apikey")), 2, collector.Delivered, "")
+	sinktest.CheckAll(t, s.Write(t.Context(), sinktest.SmallEvents(2, "apikey")), 2, collector.Delivered, "")
 
 	s = newSink(t, elastic.Config{URL: srv.URL, Username: "sandtrail", PasswordFile: writeFile(t, "pw", "wrong")})
-	checkAll(t, s.Write(t.Context(), testEvents(2, "wrong")), 2, collector.Retry, "refused the credentials")
+	sinktest.CheckAll(t, s.Write(t.Context(), sinktest.SmallEvents(2, "wrong")), 2, collector.Retry, "refused the credentials")
 }
 
 // TestTLS reaches an https cluster with the CA file, fails without it
@@ -246,11 +247,11 @@ func TestTLS(t *testing.T) {
 	ca := writeCA(t, srv)
 
 	s := newSink(t, elastic.Config{URL: srv.URL, TLS: elastic.TLSConfig{CAFile: ca}})
-	checkAll(t, s.Write(t.Context(), testEvents(2, "tls")), 2, collector.Delivered, "")
+	sinktest.CheckAll(t, s.Write(t.Context(), sinktest.SmallEvents(2, "tls")), 2, collector.Delivered, "")
 	s = newSink(t, elastic.Config{URL: srv.URL})
-	checkAll(t, s.Write(t.Context(), testEvents(2, "tls2")), 2, collector.Retry, "certificate")
+	sinktest.CheckAll(t, s.Write(t.Context(), sinktest.SmallEvents(2, "tls2")), 2, collector.Retry, "certificate")
 	s = newSink(t, elastic.Config{URL: srv.URL, TLS: elastic.TLSConfig{InsecureSkipVerify: true}})
-	checkAll(t, s.Write(t.Context(), testEvents(2, "tls3")), 2, collector.Delivered, "")
+	sinktest.CheckAll(t, s.Write(t.Context(), sinktest.SmallEvents(2, "tls3")), 2, collector.Delivered, "")
 }
 
 // TestRejectBeforeSending: an event that is not a JSON object never reaches
@@ -259,7 +260,7 @@ func TestRejectBeforeSending(t *testing.T) {
 	fake := newFakeES()
 	srv := fake.start()
 	defer srv.Close()
-	evs := testEvents(3, "notobj")
+	evs := sinktest.SmallEvents(3, "notobj")
 	evs[1].Data = []byte(`["not","an","object"]`)
 	evs[2].Data = []byte(`{"truncated":`)
 	out := newSink(t, elastic.Config{URL: srv.URL}).Write(t.Context(), evs)

@@ -2,13 +2,11 @@ package elastic_test
 
 import (
 	"encoding/pem"
-	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
@@ -31,27 +29,6 @@ func newSink(t *testing.T, cfg elastic.Config) *elastic.Sink {
 	return s
 }
 
-// testEvents returns n small OCSF-shaped events of run, timed now: every
-// third a Process Activity (1007), the others Compliance Findings (2003).
-func testEvents(n int, run string) []collector.Event {
-	now := time.Now().UnixMilli()
-	evs := make([]collector.Event, n)
-	for i := range evs {
-		class, name := 2003, "Compliance Finding"
-		if i%3 == 0 {
-			class, name = 1007, "Process Activity"
-		}
-		uid := fmt.Sprintf("%s-%04d", run, i)
-		data := fmt.Sprintf(`{"class_uid":%d,"class_name":%q,"severity_id":1,"time":%d,"message":"event %d <&>","metadata":{"uid":%q,"correlation_uid":%q},"device":{"hostname":"host-1"}}`,
-			class, name, now+int64(i), i, uid, run)
-		evs[i] = collector.Event{
-			UID: uid, ClassUID: class, ClassName: name, SeverityID: 1, Time: now + int64(i),
-			RunID: run, Host: "host-1", Subject: "sandtrail.events", Data: []byte(data),
-		}
-	}
-	return evs
-}
-
 // mark puts word into an event's message: the fakes' scripted failures.
 func mark(ev collector.Event, word string) collector.Event {
 	ev.Data = []byte(strings.Replace(string(ev.Data), `"message":"`, `"message":"`+word+` `, 1))
@@ -72,16 +49,4 @@ func writeFile(t *testing.T, name, content string) string {
 func writeCA(t *testing.T, srv *httptest.Server) string {
 	t.Helper()
 	return writeFile(t, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
-}
-
-func checkAll(t *testing.T, out []collector.Outcome, n int, want collector.Status, reasonHas string) {
-	t.Helper()
-	if len(out) != n {
-		t.Fatalf("got %d outcomes, want %d", len(out), n)
-	}
-	for i, o := range out {
-		if o.Status != want || !strings.Contains(o.Reason, reasonHas) {
-			t.Errorf("outcome %d = %v %q, want %v with a reason containing %q", i, o.Status, o.Reason, want, reasonHas)
-		}
-	}
 }

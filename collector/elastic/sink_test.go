@@ -3,7 +3,6 @@ package elastic_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -27,11 +26,11 @@ func TestCancel(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	out := s.Write(ctx, testEvents(4, "cancel"))
+	out := s.Write(ctx, sinktest.SmallEvents(4, "cancel"))
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("Write returned %v after its context ended", took)
 	}
-	checkAll(t, out, 4, collector.Retry, "context deadline exceeded")
+	sinktest.CheckAll(t, out, 4, collector.Retry, "context deadline exceeded")
 }
 
 // TestTimeout: Config.Timeout bounds each request even when ctx does not.
@@ -39,7 +38,7 @@ func TestTimeout(t *testing.T) {
 	sinktest.NoLeak(t)
 	srv, _ := sinktest.BlockingServer(t)
 	s := newSink(t, elastic.Config{URL: srv.URL, Timeout: 100 * time.Millisecond})
-	checkAll(t, s.Write(t.Context(), testEvents(2, "timeout")), 2, collector.Retry, "deadline exceeded")
+	sinktest.CheckAll(t, s.Write(t.Context(), sinktest.SmallEvents(2, "timeout")), 2, collector.Retry, "deadline exceeded")
 }
 
 // TestClose: Close is idempotent, Write after Close is all Retry, and a
@@ -48,24 +47,7 @@ func TestClose(t *testing.T) {
 	sinktest.NoLeak(t)
 	srv, entered := sinktest.BlockingServer(t)
 	s := newSink(t, elastic.Config{URL: srv.URL})
-
-	done := make(chan []collector.Outcome)
-	go func() { done <- s.Write(context.Background(), testEvents(3, "close")) }()
-	<-entered // the Write is at the server
-
-	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-	defer cancel()
-	if err := s.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Close with a Write running = %v, want one wrapping %v", err, context.DeadlineExceeded)
-	}
-	checkAll(t, <-done, 3, collector.Retry, elastic.ErrClosed.Error())
-	if err := s.Close(t.Context()); err != nil {
-		t.Errorf("second Close = %v, want nil", err)
-	}
-	checkAll(t, s.Write(t.Context(), testEvents(2, "after")), 2, collector.Retry, elastic.ErrClosed.Error())
-	if out := s.Write(t.Context(), nil); len(out) != 0 {
-		t.Errorf("Write(nil) = %v, want no outcomes", out)
-	}
+	sinktest.CloseDuringWrite(t, s, entered, elastic.ErrClosed.Error())
 }
 
 func TestNew(t *testing.T) {

@@ -24,10 +24,10 @@ func TestVictoriaLogs(t *testing.T) {
 	s := newSink(t, elastic.Config{URL: vl.ElasticURL()})
 
 	const n = 120
-	evs := testEvents(n, run)
+	evs := sinktest.SmallEvents(n, run)
 	for start := 0; start < n; start += 50 {
 		batch := evs[start:min(start+50, n)]
-		checkAll(t, s.Write(ctx, batch), len(batch), collector.Delivered, "")
+		sinktest.CheckAll(t, s.Write(ctx, batch), len(batch), collector.Delivered, "")
 	}
 	all := fmt.Sprintf(`metadata.correlation_uid:=%q`, run)
 	if got, err := vl.WaitCount(ctx, all, n); err != nil || got != n {
@@ -66,7 +66,7 @@ func TestVictoriaLogsFixtures(t *testing.T) {
 	defer cancel()
 	s := newSink(t, elastic.Config{URL: vl.ElasticURL()})
 	evs := sinktest.FixtureEvents(t, "../../testdata/events/valid/*/*.json")
-	checkAll(t, s.Write(ctx, evs), len(evs), collector.Delivered, "")
+	sinktest.CheckAll(t, s.Write(ctx, evs), len(evs), collector.Delivered, "")
 	if got, err := vl.WaitCount(ctx, "*", len(evs)); err != nil || got != len(evs) {
 		t.Fatalf("rows = %d, %v; want %d\n%s", got, err, len(evs), vl.Output())
 	}

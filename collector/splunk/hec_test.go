@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sandtrail/sandtrail/collector"
+	"github.com/sandtrail/sandtrail/collector/sinktest"
 	"github.com/sandtrail/sandtrail/collector/splunk"
 )
 
@@ -36,7 +37,7 @@ func TestEnvelope(t *testing.T) {
 			Data: []byte(`{"class_uid":5019,"metadata":{"uid":"u-2"}}`)},
 	}
 	s := newSink(t, splunk.Config{URL: srv.URL})
-	checkAll(t, s.Write(t.Context(), batch), 2, collector.Delivered, "")
+	sinktest.CheckAll(t, s.Write(t.Context(), batch), 2, collector.Delivered, "")
 
 	headers, bodies := fake.requestsSeen()
 	if len(headers) != 1 {
@@ -77,7 +78,7 @@ func TestEnvelope(t *testing.T) {
 	srv2 := fake2.start()
 	defer srv2.Close()
 	s2 := newSink(t, splunk.Config{URL: srv2.URL, Index: "ocsf", Host: "collector-1", Source: "st", Sourcetype: "ocsf:sandtrail", Compression: splunk.CompressionNone})
-	checkAll(t, s2.Write(t.Context(), batch[1:]), 1, collector.Delivered, "")
+	sinktest.CheckAll(t, s2.Write(t.Context(), batch[1:]), 1, collector.Delivered, "")
 	headers2, _ := fake2.requestsSeen()
 	if got := headers2[0].Get("Content-Encoding"); got != "" {
 		t.Errorf("Content-Encoding = %q with compression none", got)
@@ -123,8 +124,8 @@ func TestResponses(t *testing.T) {
 			}))
 			defer srv.Close()
 			s := newSink(t, splunk.Config{URL: srv.URL})
-			out := s.Write(t.Context(), testEvents(3, "r"))
-			checkAll(t, out, 3, c.want, c.reasonHas)
+			out := s.Write(t.Context(), sinktest.SmallEvents(3, "r"))
+			sinktest.CheckAll(t, out, 3, c.want, c.reasonHas)
 			for i, o := range out {
 				if o.RetryAfter != c.after {
 					t.Errorf("outcome %d RetryAfter = %v, want %v", i, o.RetryAfter, c.after)
@@ -147,7 +148,7 @@ func TestIsolateBadEvents(t *testing.T) {
 			fake.omitInvalidNumber = omit
 			srv := fake.start()
 			defer srv.Close()
-			evs := testEvents(10, "iso")
+			evs := sinktest.SmallEvents(10, "iso")
 			for _, i := range []int{3, 7} {
 				evs[i].Data = bytes.Replace(evs[i].Data, []byte(`"message":"`), []byte(`"message":"poison `), 1)
 			}
@@ -193,7 +194,7 @@ func TestWrongToken(t *testing.T) {
 	defer srv.Close()
 	t.Setenv("SANDTRAIL_TEST_HEC_TOKEN", "not-the-token")
 	s := newSink(t, splunk.Config{URL: srv.URL, TokenEnv: "SANDTRAIL_TEST_HEC_TOKEN", LookupEnv: os.LookupEnv})
-	checkAll(t, s.Write(t.Context(), testEvents(4, "tok")), 4, collector.Retry, "refused the token")
+	sinktest.CheckAll(t, s.Write(t.Context(), sinktest.SmallEvents(4, "tok")), 4, collector.Retry, "refused the token")
 	if n := fake.indexedCount(); n != 0 {
 		t.Errorf("%d events indexed with a wrong token", n)
 	}
@@ -219,8 +220,8 @@ func TestAck(t *testing.T) {
 			fake := newFakeHEC(testToken)
 			fake.ack, fake.ackAfter = true, 2
 			const channel = "0b8c5f4e-1d2a-4c3b-9e8f-7a6b5c4d3e2f"
-			out, took := run(t, fake, splunk.Config{Ack: splunk.AckConfig{Channel: channel}}, testEvents(5, "ack"))
-			checkAll(t, out, 5, collector.Delivered, "")
+			out, took := run(t, fake, splunk.Config{Ack: splunk.AckConfig{Channel: channel}}, sinktest.SmallEvents(5, "ack"))
+			sinktest.CheckAll(t, out, 5, collector.Delivered, "")
 			_, _, polls := fake.snapshot()
 			if polls != 3 || took != 3*splunk.DefaultAckPollInterval {
 				t.Errorf("acked after %d polls in %v; want 3 polls, %v", polls, took, 3*splunk.DefaultAckPollInterval)
@@ -235,8 +236,8 @@ func TestAck(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			fake := newFakeHEC(testToken)
 			fake.ack, fake.ackAfter = true, -1
-			out, took := run(t, fake, splunk.Config{}, testEvents(5, "noack"))
-			checkAll(t, out, 5, collector.Retry, "no indexer acknowledgement within 1m0s")
+			out, took := run(t, fake, splunk.Config{}, sinktest.SmallEvents(5, "noack"))
+			sinktest.CheckAll(t, out, 5, collector.Retry, "no indexer acknowledgement within 1m0s")
 			if took != splunk.DefaultAckTimeout {
 				t.Errorf("gave up after %v, want %v", took, splunk.DefaultAckTimeout)
 			}
@@ -248,15 +249,15 @@ func TestAck(t *testing.T) {
 	t.Run("token without acknowledgement", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			fake := newFakeHEC(testToken) // answers without ackId
-			out, _ := run(t, fake, splunk.Config{}, testEvents(2, "noackid"))
-			checkAll(t, out, 2, collector.Retry, "no ackId")
+			out, _ := run(t, fake, splunk.Config{}, sinktest.SmallEvents(2, "noackid"))
+			sinktest.CheckAll(t, out, 2, collector.Retry, "no ackId")
 		})
 	})
 	t.Run("bad event among acknowledged", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			fake := newFakeHEC(testToken)
 			fake.ack, fake.ackAfter = true, 0
-			evs := testEvents(6, "ackbad")
+			evs := sinktest.SmallEvents(6, "ackbad")
 			evs[4].Data = bytes.Replace(evs[4].Data, []byte(`"message":"`), []byte(`"message":"poison `), 1)
 			out, _ := run(t, fake, splunk.Config{Ack: splunk.AckConfig{PollInterval: 10 * time.Millisecond}}, evs)
 			got := statuses(out)
@@ -273,8 +274,8 @@ func TestAck(t *testing.T) {
 			splunk.SetTransport(s, handlerTransport{fake})
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			defer cancel()
-			out := s.Write(ctx, testEvents(3, "ackcancel"))
-			checkAll(t, out, 3, collector.Retry, "awaiting indexer acknowledgement: context deadline exceeded")
+			out := s.Write(ctx, sinktest.SmallEvents(3, "ackcancel"))
+			sinktest.CheckAll(t, out, 3, collector.Retry, "awaiting indexer acknowledgement: context deadline exceeded")
 		})
 	})
 }
@@ -288,11 +289,11 @@ func TestTLS(t *testing.T) {
 	ca := writeCA(t, srv)
 
 	s := newSink(t, splunk.Config{URL: srv.URL, TLS: splunk.TLSConfig{CAFile: ca}})
-	checkAll(t, s.Write(t.Context(), testEvents(2, "tls")), 2, collector.Delivered, "")
+	sinktest.CheckAll(t, s.Write(t.Context(), sinktest.SmallEvents(2, "tls")), 2, collector.Delivered, "")
 
 	s = newSink(t, splunk.Config{URL: srv.URL})
-	checkAll(t, s.Write(t.Context(), testEvents(2, "tls")), 2, collector.Retry, "certificate")
+	sinktest.CheckAll(t, s.Write(t.Context(), sinktest.SmallEvents(2, "tls")), 2, collector.Retry, "certificate")
 
 	s = newSink(t, splunk.Config{URL: srv.URL, TLS: splunk.TLSConfig{InsecureSkipVerify: true}})
-	checkAll(t, s.Write(t.Context(), testEvents(2, "tls")), 2, collector.Delivered, "")
+	sinktest.CheckAll(t, s.Write(t.Context(), sinktest.SmallEvents(2, "tls")), 2, collector.Delivered, "")
 }

@@ -3,7 +3,6 @@ package splunk_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -31,11 +30,11 @@ func TestCancel(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	out := s.Write(ctx, testEvents(4, "cancel"))
+	out := s.Write(ctx, sinktest.SmallEvents(4, "cancel"))
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("Write returned %v after its context ended", took)
 	}
-	checkAll(t, out, 4, collector.Retry, "context deadline exceeded")
+	sinktest.CheckAll(t, out, 4, collector.Retry, "context deadline exceeded")
 
 	if err := s.Close(t.Context()); err != nil {
 		t.Errorf("Close: %v", err)
@@ -48,25 +47,7 @@ func TestClose(t *testing.T) {
 	sinktest.NoLeak(t)
 	srv, entered := sinktest.BlockingServer(t)
 	s := newSink(t, splunk.Config{URL: srv.URL})
-
-	done := make(chan []collector.Outcome)
-	go func() { done <- s.Write(context.Background(), testEvents(3, "close")) }()
-	<-entered // the Write is at the server
-
-	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-	defer cancel()
-	if err := s.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Close with a Write running = %v, want one wrapping %v", err, context.DeadlineExceeded)
-	}
-	checkAll(t, <-done, 3, collector.Retry, splunk.ErrClosed.Error())
-
-	if err := s.Close(t.Context()); err != nil {
-		t.Errorf("second Close = %v, want nil", err)
-	}
-	checkAll(t, s.Write(t.Context(), testEvents(2, "after")), 2, collector.Retry, splunk.ErrClosed.Error())
-	if out := s.Write(t.Context(), nil); len(out) != 0 {
-		t.Errorf("Write(nil) = %v, want no outcomes", out)
-	}
+	sinktest.CloseDuringWrite(t, s, entered, splunk.ErrClosed.Error())
 }
 
 // TestRejectBeforeSending: an event that is not a JSON object never reaches
@@ -75,7 +56,7 @@ func TestRejectBeforeSending(t *testing.T) {
 	fake := newFakeHEC(testToken)
 	srv := fake.start()
 	defer srv.Close()
-	evs := testEvents(3, "notobj")
+	evs := sinktest.SmallEvents(3, "notobj")
 	evs[1].Data = []byte(`["not","an","object"]`)
 	out := newSink(t, splunk.Config{URL: srv.URL}).Write(t.Context(), evs)
 	if out[0].Status != collector.Delivered || out[1].Status != collector.Reject || out[2].Status != collector.Delivered {

@@ -26,11 +26,11 @@ func TestVictoriaLogs(t *testing.T) {
 			s := newSink(t, splunk.Config{URL: vl.HECURL(), Index: "security", Compression: compression})
 
 			const n = 120
-			evs := testEvents(n, run)
+			evs := sinktest.SmallEvents(n, run)
 			for start := 0; start < n; start += 50 { // several batches, the last one short
 				batch := evs[start:min(start+50, n)]
 				out := s.Write(ctx, batch)
-				checkAll(t, out, len(batch), collector.Delivered, "")
+				sinktest.CheckAll(t, out, len(batch), collector.Delivered, "")
 			}
 
 			all := fmt.Sprintf(`fields.run_id:=%q`, run)
@@ -67,7 +67,7 @@ func TestVictoriaLogsFixtures(t *testing.T) {
 	defer cancel()
 	s := newSink(t, splunk.Config{URL: vl.HECURL()})
 	evs := sinktest.FixtureEvents(t, "../../testdata/events/valid/*/*.json")
-	checkAll(t, s.Write(ctx, evs), len(evs), collector.Delivered, "")
+	sinktest.CheckAll(t, s.Write(ctx, evs), len(evs), collector.Delivered, "")
 	if got, err := vl.WaitCount(ctx, "*", len(evs)); err != nil || got != len(evs) {
 		t.Fatalf("rows = %d, %v; want %d\n%s", got, err, len(evs), vl.Output())
 	}
